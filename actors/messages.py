@@ -1,0 +1,81 @@
+"""Messages between request supervisors and backend actors.
+
+Every message is a small frozen dataclass. Context variables do not cross a pykka
+mailbox, so the request id and the absolute deadline travel inside each message.
+Times are ``time.monotonic()`` seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from backends.transport import BackendRequest
+
+
+class Outcome(enum.Enum):
+    """How one backend call ended. The values are the statsd leaf names."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMEOUT = "timeout"
+    REJECTED = "rejected"
+    SHORT_CIRCUITED = "short_circuited"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call produced a value."""
+        return self is Outcome.SUCCESS
+
+
+class ReplyTarget(Protocol):
+    """Anything a reply can be told to: a pykka ``ActorRef`` or a test's inbox."""
+
+    def tell(self, message: Any) -> None:
+        """Deliver ``message`` without waiting."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Ask a backend actor to make one call and tell the ``Reply`` to ``reply_to``."""
+
+    call_id: int
+    backend: str
+    request: BackendRequest
+    deadline: float
+    request_id: str
+    reply_to: ReplyTarget
+    sent_at: float
+    #: Remember a success under the request's key, and attach it to a failed reply.
+    keep_last_good: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The single answer to a ``Call``. ``error`` is a short reason, never a backend body."""
+
+    call_id: int
+    backend: str
+    outcome: Outcome
+    value: Any = None
+    error: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    attempts: int = 0
+    #: On failure of a ``keep_last_good`` call: the last good value for the same key, if fresh.
+    last_good: Any = None
+    has_last_good: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Ask an actor to finish its work and stop."""
+
+    reason: str = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineExpired:
+    """Told to a request supervisor by its own timer when the request's deadline passes."""

@@ -1,0 +1,301 @@
+"""Plans: an endpoint's backend calls as steps with dependencies, and the pure state
+machine that runs one.
+
+A ``Step`` names a backend, the steps it needs (``after``), a function that builds its
+request from the device parameters and earlier results, and an optional ``Fallback``.
+``PlanRun`` holds one request's progress: which steps are ready, what each resolved to,
+what is degraded. It does no I/O and knows no actors; ``RequestSupervisor`` drives it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.messages import Outcome, Reply
+from backends.transport import BackendRequest
+
+
+class PlanError(ValueError):
+    """A plan declaration is inconsistent (unknown dependency, cycle, duplicate name)."""
+
+
+class FallbackKind(enum.Enum):
+    """What a step resolves to when its call fails."""
+
+    STATIC = "static"
+    LAST_GOOD = "last_good"
+    OMIT = "omit"
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A step's answer when its backend call fails. Every fallback marks the response degraded."""
+
+    kind: FallbackKind
+    value: Any = None
+
+    @classmethod
+    def static(cls, value: Any) -> Fallback:
+        """Use ``value`` instead (e.g. an empty list of ratings)."""
+        return cls(FallbackKind.STATIC, value)
+
+    @classmethod
+    def last_good(cls, default: Any = None) -> Fallback:
+        """Use the last successful value for the same call, else ``default`` (omitted if None)."""
+        return cls(FallbackKind.LAST_GOOD, default)
+
+    @classmethod
+    def omit(cls) -> Fallback:
+        """Leave the part out; compose sees no result for the step."""
+        return cls(FallbackKind.OMIT)
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a step's request builder and a plan's compose function can see."""
+
+    params: Mapping[str, Any]
+    member_id: str | None
+    results: Mapping[str, Any]
+    degraded: tuple[str, ...] = ()
+
+    def has(self, step: str) -> bool:
+        """Whether ``step`` produced a value (its own or a fallback's)."""
+        return step in self.results
+
+
+#: Builds a step's backend request; ``None`` means "nothing to ask" (the step is skipped).
+RequestBuilder = Callable[[StepContext], BackendRequest | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One backend call in a plan."""
+
+    name: str
+    backend: str
+    request: RequestBuilder
+    after: tuple[str, ...] = ()
+    fallback: Fallback | None = None
+    #: Top-level response fields this step's output feeds (used to prune unneeded steps).
+    feeds: frozenset[str] = frozenset()
+
+    @property
+    def required(self) -> bool:
+        """A required step that fails fails the whole request."""
+        return self.fallback is None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Steps plus the function that composes their results into a response body."""
+
+    steps: tuple[Step, ...]
+    compose: Callable[[StepContext], Any]
+    _order: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        order: dict[str, int] = {}
+        for index, step in enumerate(self.steps):
+            if step.name in order:
+                raise PlanError(f"duplicate step name {step.name!r}")
+            for dependency in step.after:
+                if dependency not in order:
+                    # Requiring dependencies to be declared first makes cycles impossible.
+                    raise PlanError(
+                        f"step {step.name!r} depends on {dependency!r}, "
+                        "which is not declared before it"
+                    )
+            order[step.name] = index
+        object.__setattr__(self, "_order", order)
+
+    @property
+    def backends(self) -> frozenset[str]:
+        """Every backend this plan may call."""
+        return frozenset(step.backend for step in self.steps)
+
+
+class StepState(enum.Enum):
+    """Where a step is in one run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One step's history in one run; the raw material of traces and metrics."""
+
+    step: Step
+    state: StepState = StepState.PENDING
+    outcome: str = ""
+    error: str = ""
+    sent_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    attempts: int = 0
+    budget_left_ms: float = 0.0
+    degraded: bool = False
+
+
+class RunStatus(enum.Enum):
+    """How a finished run ended."""
+
+    OK = "ok"
+    FAILED = "failed"  # a required step failed
+    TIMED_OUT = "timed_out"  # a required step was unfinished at the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The end of one run: the composed body, or why there is none."""
+
+    status: RunStatus
+    body: Any = None
+    degraded: tuple[str, ...] = ()
+    failed_step: str = ""
+    records: tuple[StepRecord, ...] = ()
+
+
+class PlanRun:
+    """The progress of one plan for one request. Pure: no clocks, no I/O; times are passed in."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        params: Mapping[str, Any],
+        member_id: str | None,
+        deadline: float,
+    ) -> None:
+        self.plan = plan
+        self.params = params
+        self.member_id = member_id
+        self.deadline = deadline
+        self.records: list[StepRecord] = [StepRecord(step) for step in plan.steps]
+        self.results: dict[str, Any] = {}
+        self._unresolved = len(self.records)
+        self._failure: tuple[RunStatus, str] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Every step resolved, or a required one failed."""
+        return self._failure is not None or self._unresolved == 0
+
+    def context(self) -> StepContext:
+        """A read-only view for request builders and compose."""
+        return StepContext(self.params, self.member_id, self.results, self.degraded())
+
+    def degraded(self) -> tuple[str, ...]:
+        """Names of the steps that fell back, in declaration order."""
+        return tuple(record.step.name for record in self.records if record.degraded)
+
+    def take_ready(self, now: float) -> list[tuple[StepRecord, BackendRequest]]:
+        """Start every pending step whose dependencies are resolved; return those to dispatch.
+
+        Steps whose builder asks for nothing, or whose dependency left no result, resolve
+        on the spot (skipped, or to their fallback), which may make further steps ready.
+        """
+        dispatch: list[tuple[StepRecord, BackendRequest]] = []
+        progressed = True
+        while progressed and not self.finished:
+            progressed = False
+            for record in self.records:
+                if record.state is not StepState.PENDING or not self._deps_done(record.step):
+                    continue
+                progressed = True
+                if any(dep not in self.results for dep in record.step.after):
+                    self._resolve_failed(record, "skipped", "a dependency has no result", None)
+                    continue
+                try:
+                    request = record.step.request(self.context())
+                except Exception as exc:  # noqa: BLE001 - a builder bug degrades only its step
+                    self._resolve_failed(record, "failure", f"request builder: {exc!r}", None)
+                    continue
+                if request is None:
+                    record.state = StepState.DONE
+                    record.outcome = "skipped"
+                    self._unresolved -= 1
+                    continue
+                record.state = StepState.RUNNING
+                record.sent_at = now
+                record.budget_left_ms = max(0.0, (self.deadline - now) * 1000.0)
+                dispatch.append((record, request))
+        return dispatch
+
+    def resolve(self, index: int, reply: Reply) -> None:
+        """Record the reply for step ``index``; a late or duplicate reply is ignored."""
+        if not 0 <= index < len(self.records):
+            return
+        record = self.records[index]
+        if record.state is not StepState.RUNNING:
+            return
+        record.started_at = reply.started_at
+        record.finished_at = reply.finished_at
+        record.attempts = reply.attempts
+        if reply.outcome.ok:
+            record.state = StepState.DONE
+            record.outcome = Outcome.SUCCESS.value
+            self.results[record.step.name] = reply.value
+            self._unresolved -= 1
+            return
+        last_good = (reply.last_good,) if reply.has_last_good else None
+        self._resolve_failed(record, reply.outcome.value, reply.error, last_good)
+
+    def expire(self, now: float) -> None:
+        """The deadline passed: every unfinished step times out into its fallback."""
+        for record in self.records:
+            if record.state is not StepState.DONE and self._failure is None:
+                record.finished_at = now
+                self._resolve_failed(record, Outcome.TIMEOUT.value, "deadline exceeded", None)
+        if self._unresolved and self._failure is None:  # pragma: no cover - defensive
+            self._failure = (RunStatus.TIMED_OUT, "")
+
+    def result(self, compose_error: Callable[[Exception], None] | None = None) -> RunResult:
+        """Compose the response, or say why the run failed."""
+        records = tuple(self.records)
+        if self._failure is not None:
+            status, step = self._failure
+            return RunResult(status, failed_step=step, records=records)
+        degraded = self.degraded()
+        try:
+            body = self.plan.compose(self.context())
+        except Exception as exc:
+            if compose_error is None:
+                raise
+            compose_error(exc)
+            return RunResult(RunStatus.FAILED, failed_step="compose", records=records)
+        return RunResult(RunStatus.OK, body, degraded, records=records)
+
+    def _deps_done(self, step: Step) -> bool:
+        records = self.records
+        order = self.plan._order  # noqa: SLF001 - same module
+        return all(records[order[dep]].state is StepState.DONE for dep in step.after)
+
+    def _resolve_failed(
+        self,
+        record: StepRecord,
+        outcome: str,
+        error: str,
+        last_good: tuple[Any] | None,
+    ) -> None:
+        record.state = StepState.DONE
+        record.outcome = outcome
+        record.error = error
+        self._unresolved -= 1
+        fallback = record.step.fallback
+        if fallback is None:
+            status = RunStatus.TIMED_OUT if outcome == Outcome.TIMEOUT.value else RunStatus.FAILED
+            self._failure = (status, record.step.name)
+            return
+        record.degraded = True
+        if fallback.kind is FallbackKind.STATIC:
+            self.results[record.step.name] = fallback.value
+        elif fallback.kind is FallbackKind.LAST_GOOD:
+            if last_good is not None:
+                self.results[record.step.name] = last_good[0]
+            elif fallback.value is not None:
+                self.results[record.step.name] = fallback.value
