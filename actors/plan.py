@@ -193,17 +193,19 @@ class PlanRun:
         """Names of the steps that fell back, in declaration order."""
         return tuple(record.step.name for record in self.records if record.degraded)
 
-    def take_ready(self, now: float) -> list[tuple[StepRecord, BackendRequest]]:
+    def take_ready(self, now: float) -> list[tuple[int, StepRecord, BackendRequest]]:
         """Start every pending step whose dependencies are resolved; return those to dispatch.
 
         Steps whose builder asks for nothing, or whose dependency left no result, resolve
         on the spot (skipped, or to their fallback), which may make further steps ready.
         """
-        dispatch: list[tuple[StepRecord, BackendRequest]] = []
+        dispatch: list[tuple[int, StepRecord, BackendRequest]] = []
         progressed = True
         while progressed and not self.finished:
             progressed = False
-            for record in self.records:
+            for index, record in enumerate(self.records):
+                if self._failure is not None:
+                    break
                 if record.state is not StepState.PENDING or not self._deps_done(record.step):
                     continue
                 progressed = True
@@ -223,7 +225,7 @@ class PlanRun:
                 record.state = StepState.RUNNING
                 record.sent_at = now
                 record.budget_left_ms = max(0.0, (self.deadline - now) * 1000.0)
-                dispatch.append((record, request))
+                dispatch.append((index, record, request))
         return dispatch
 
     def resolve(self, index: int, reply: Reply) -> None:

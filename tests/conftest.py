@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gevent
 import gevent.monkey
 
 if not gevent.monkey.is_module_patched("socket"):  # pragma: no cover - guard
@@ -21,6 +22,7 @@ def _no_actor_left_behind() -> Iterator[None]:
     """Fail the test if it leaves a running actor; stop them so later tests start clean."""
     before = {ref.actor_urn for ref in pykka.ActorRegistry.get_all()}
     yield
+    gevent.idle()  # let actors that were asked to stop finish doing so
     left = [ref for ref in pykka.ActorRegistry.get_all() if ref.actor_urn not in before]
     if left:
         pykka.ActorRegistry.stop_all(block=True, timeout=5)
