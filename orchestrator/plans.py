@@ -1,0 +1,169 @@
+"""Endpoint declarations: one place that says everything about a device-facing endpoint.
+
+An ``Endpoint`` is data plus small functions: path and version, owning team, auth class,
+parameters with types and limits, a deadline, and the ``Plan`` of backend steps with its
+compose function. The same declaration feeds the router, parameter validation, docs and
+metric names. Team modules (``orchestrator/apis/``) only declare; they never touch actors,
+greenlets or sockets.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.plan import Fallback, Plan, Step, StepContext
+
+__all__ = [
+    "Auth",
+    "Endpoint",
+    "EndpointRegistry",
+    "Fallback",
+    "Param",
+    "Plan",
+    "RouteMatch",
+    "Source",
+    "Step",
+    "StepContext",
+]
+
+_SEGMENT = re.compile(r"\{([a-z_]+)\}")
+
+
+class Auth(enum.Enum):
+    """Who may call an endpoint. Every route declares one; there is no default."""
+
+    PUBLIC = "public"
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+class Source(enum.Enum):
+    """Where a parameter comes from."""
+
+    QUERY = "query"
+    PATH = "path"
+    BODY = "body"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A device parameter with its type and bounds; out-of-bounds is a 400, never clamped."""
+
+    name: str
+    kind: type = str
+    source: Source = Source.QUERY
+    required: bool = False
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in (str, int, bool):
+            raise TypeError(f"param {self.name}: kind must be str, int or bool")
+        if self.kind is str and self.max_length is None:
+            raise TypeError(f"param {self.name}: a string parameter needs max_length")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One device-facing endpoint and its plan."""
+
+    name: str
+    api: str
+    team: str
+    method: str
+    path: str
+    auth: Auth
+    plan: Plan
+    deadline_ms: int
+    summary: str
+    params: tuple[Param, ...] = ()
+    version: int = 1
+    success_status: int = 200
+    #: The successor's path, when this version is deprecated (announced in headers).
+    successor: str | None = None
+    sunset: str | None = None
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith(f"/v{self.version}/"):
+            raise ValueError(f"{self.path}: path must start with /v{self.version}/")
+        path_names = set(_SEGMENT.findall(self.path))
+        declared = {p.name for p in self.params if p.source is Source.PATH}
+        if path_names != declared:
+            raise ValueError(f"{self.path}: path parameters {path_names} != declared {declared}")
+        parts = _SEGMENT.split(self.path)  # literal, name, literal, name, ...
+        regex = "".join(
+            f"(?P<{part}>[^/]+)" if odd else re.escape(part)
+            for odd, part in zip(itertools.cycle((False, True)), parts, strict=False)
+        )
+        object.__setattr__(self, "_pattern", re.compile(f"^{regex}$"))
+
+    @property
+    def metric_name(self) -> str:
+        """``{api}.{endpoint}``: a fixed vocabulary, never built from request data."""
+        return f"{self.api}.{self.name}"
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """Path parameters if ``path`` is this endpoint's, else None."""
+        found = self._pattern.match(path)
+        return None if found is None else found.groupdict()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """The result of routing: the endpoint, or what went wrong."""
+
+    endpoint: Endpoint | None
+    path_params: Mapping[str, str]
+    allowed: tuple[str, ...] = ()
+
+
+class EndpointRegistry:
+    """The endpoints one process serves. Built once at start-up; read-only afterwards."""
+
+    def __init__(self, endpoints: Iterable[Endpoint]) -> None:
+        self.endpoints: tuple[Endpoint, ...] = tuple(endpoints)
+        seen: set[tuple[str, str]] = set()
+        for endpoint in self.endpoints:
+            key = (endpoint.method, endpoint.path)
+            if key in seen:
+                raise ValueError(f"duplicate route {endpoint.method} {endpoint.path}")
+            seen.add(key)
+        # Exact paths resolve with one dict look-up; templated ones are few.
+        self._static: dict[str, list[Endpoint]] = {}
+        self._templated: list[Endpoint] = []
+        for endpoint in self.endpoints:
+            if "{" in endpoint.path:
+                self._templated.append(endpoint)
+            else:
+                self._static.setdefault(endpoint.path, []).append(endpoint)
+
+    def backends(self) -> frozenset[str]:
+        """Every backend any endpoint may call."""
+        return frozenset().union(*(e.plan.backends for e in self.endpoints))
+
+    def route(self, method: str, path: str) -> RouteMatch:
+        """Find the endpoint for ``method path``; ``allowed`` lists methods on a 405."""
+        candidates: list[tuple[Endpoint, dict[str, str]]] = [
+            (e, {}) for e in self._static.get(path, ())
+        ]
+        if not candidates:
+            for endpoint in self._templated:
+                params = endpoint.match(path)
+                if params is not None:
+                    candidates.append((endpoint, params))
+        for endpoint, params in candidates:
+            if endpoint.method == method:
+                return RouteMatch(endpoint, params)
+        allowed = tuple(sorted({endpoint.method for endpoint, _ in candidates}))
+        return RouteMatch(None, {}, allowed)
