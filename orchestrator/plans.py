@@ -92,6 +92,8 @@ class Endpoint:
     #: The successor's path, when this version is deprecated (announced in headers).
     successor: str | None = None
     sunset: str | None = None
+    #: The app attaches a signed member token for ``body["member_id"]`` (sign-up).
+    grants_member_token: bool = False
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
