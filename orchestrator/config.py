@@ -1,0 +1,823 @@
+"""Frontdoor's configuration: built-in defaults, then a TOML file, then ``FRONTDOOR_*`` variables.
+
+Loaded once by the entry point (``load_settings``) and passed explicitly; nothing here is a
+global, and this is the only module that reads the environment (through a parameter, so
+tests pass their own mapping).
+
+Every setting is one row of ``_LEAVES``: a dotted name (the TOML table path), a default, a
+check, and a one-line description. ``describe_settings`` lists them with their environment
+keys, after gevent's ``_config.py``. The environment key is the dotted name upper-cased with
+``.`` turned into ``_`` behind ``FRONTDOOR_``: ``server.port`` is ``FRONTDOOR_SERVER_PORT``,
+``backends.catalog.breaker.open_ms`` is ``FRONTDOOR_BACKENDS_CATALOG_BREAKER_OPEN_MS``.
+
+Precedence. For one key, the environment beats the file, which beats the built-in default.
+Across keys, the most specific wins: a backend's own key (``backends.catalog.timeout_ms``)
+given anywhere beats ``backends.defaults.timeout_ms`` given anywhere, which beats the
+built-in per-backend tuning, which beats the built-in defaults of ``backends.specs``.
+
+Any mistake raises one ``ConfigError`` naming the key, the expectation, the offending value
+(never a secret's) and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+from urllib.parse import urlsplit
+
+from backends.specs import BackendSpec, BreakerSettings, RetrySettings
+
+__all__ = [
+    "BACKEND_NAMES",
+    "DEMO_ADMIN_TOKEN",
+    "DEMO_TOKEN_SECRET",
+    "ENV_PREFIX",
+    "AuthSettings",
+    "BackendsSettings",
+    "ConfigError",
+    "LoggingSettings",
+    "ServerSettings",
+    "SettingInfo",
+    "Settings",
+    "StatsdSettings",
+    "Topology",
+    "describe_settings",
+    "load_settings",
+]
+
+ENV_PREFIX: Final = "FRONTDOOR_"
+
+#: Every backend Frontdoor may call; request data can only pick among these, never a host.
+BACKEND_NAMES: Final = (
+    "plans",
+    "trial",
+    "accounts",
+    "billing",
+    "subscriber",
+    "recommendations",
+    "catalog",
+    "ratings",
+    "search",
+    "device",
+    "playback",
+    "bookmarks",
+    "licensing",
+    "history",
+)
+
+#: Public, well-known values: usable only while ``auth.demo`` is true, and always warned about.
+DEMO_TOKEN_SECRET: Final = "frontdoor-demo-token-secret-never-use-in-production"  # noqa: S105 - public by design
+DEMO_ADMIN_TOKEN: Final = "frontdoor-demo-admin-token"  # noqa: S105 - public by design
+
+# Token keys shorter than the HMAC-SHA256 output weaken it (RFC 7518 section 3.2).
+_MIN_SECRET_CHARS: Final = 32
+_MIN_ADMIN_TOKEN_CHARS: Final = 16
+_MAX_SHOWN_CHARS: Final = 80
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the key, the problem and the source."""
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        suffix = f" (from {source})" if source else ""
+        super().__init__(f"{key}: {problem}{suffix}")
+        self.key = key
+        self.problem = problem
+        self.source = source
+
+
+class Topology(enum.StrEnum):
+    """Which API families this process serves (DESIGN.md section 6)."""
+
+    ONE = "one"  # every family in one service
+    DISCOVERY = "discovery"  # discovery and non-member, no playback
+    PLAYBACK = "playback"  # playback alone
+    # discovery and non-member; playback enriched, then passed to server.playback_upstream
+    EDGE = "edge"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingInfo:
+    """One setting as a CLI lists it."""
+
+    name: str
+    default: object
+    env_key: str
+    expected: str
+    description: str
+    secret: bool
+
+
+# ---------------------------------------------------------------------------------------
+# Value checks. Each knows what it expects (for messages) and reads both TOML values, which
+# are already typed, and environment text.
+
+
+class _BadValueError(Exception):
+    """A value failed its check; the loader adds the key and the source."""
+
+
+def _show(value: object) -> str:
+    """A value as it appears in an error message: short, quoted, TOML-flavoured."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        clipped = json.dumps(value[:_MAX_SHOWN_CHARS], ensure_ascii=False)
+        return clipped + ("..." if len(value) > _MAX_SHOWN_CHARS else "")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"  # TOML dates and times
+
+
+def _describe(value: object) -> str:
+    """What a value is, without showing it."""
+    if isinstance(value, str):
+        return f"{len(value)} characters"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return _show(value) if isinstance(value, dict | list) else f"a {type(value).__name__}"
+
+
+class _Kind:
+    """How values of one setting are checked and converted."""
+
+    expected = "a value"
+    secret = False
+
+    def from_toml(self, value: object) -> object:
+        """Check a value read from the TOML file."""
+        raise NotImplementedError
+
+    def from_text(self, text: str) -> object:
+        """Check a value read from an environment variable."""
+        return self.from_toml(text)
+
+
+class _Int(_Kind):
+    def __init__(self, low: int, high: int | None = None) -> None:
+        self.low = low
+        self.high = high
+        self.expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
+
+    def from_toml(self, value: object) -> object:
+        # bool is an int subclass: `port = true` must not become port 1.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _BadValueError
+        if value < self.low or (self.high is not None and value > self.high):
+            raise _BadValueError
+        return value
+
+    def from_text(self, text: str) -> object:
+        # A bounded digit count keeps int() clear of its 4300-digit ValueError and of
+        # its leniency for underscores.
+        if not re.fullmatch(r"[+-]?[0-9]{1,18}", text.strip()):
+            raise _BadValueError
+        return self.from_toml(int(text))
+
+
+class _Float(_Kind):
+    def __init__(
+        self, low: float, high: float | None = None, *, low_inclusive: bool = True
+    ) -> None:
+        self.low = low
+        self.high = high
+        self.low_inclusive = low_inclusive
+        if high is not None:
+            self.expected = f"a number {low:g}-{high:g}"
+        else:
+            self.expected = f"a number {'>=' if low_inclusive else '>'} {low:g}"
+
+    def from_toml(self, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _BadValueError
+        number = float(value)
+        if not math.isfinite(number):
+            raise _BadValueError
+        too_low = number < self.low if self.low_inclusive else number <= self.low
+        if too_low or (self.high is not None and number > self.high):
+            raise _BadValueError
+        return number
+
+    def from_text(self, text: str) -> object:
+        try:
+            number = float(text)
+        except ValueError:
+            raise _BadValueError from None
+        return self.from_toml(number)
+
+
+class _Bool(_Kind):
+    expected = "true or false"
+    _TRUE = frozenset({"1", "true", "yes", "on"})
+    _FALSE = frozenset({"0", "false", "no", "off"})
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, bool):
+            raise _BadValueError
+        return value
+
+    def from_text(self, text: str) -> object:
+        word = text.strip().lower()
+        if word in self._TRUE:
+            return True
+        if word in self._FALSE:
+            return False
+        raise _BadValueError
+
+
+class _Pattern(_Kind):
+    def __init__(self, pattern: str, expected: str) -> None:
+        self.pattern = re.compile(pattern)
+        self.expected = expected
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, str) or not self.pattern.fullmatch(value):
+            raise _BadValueError
+        return value
+
+
+class _Choice(_Kind):
+    def __init__(self, choices: tuple[str, ...], *, upper: bool = False) -> None:
+        self.choices = choices
+        self.upper = upper
+        self.expected = "one of " + ", ".join(f'"{choice}"' for choice in choices)
+
+    def from_toml(self, value: object) -> object:
+        return self.word(value)
+
+    def word(self, value: object) -> str:
+        """The chosen word, normalised."""
+        if not isinstance(value, str):
+            raise _BadValueError
+        word = value.strip().upper() if self.upper else value.strip()
+        if word not in self.choices:
+            raise _BadValueError
+        return word
+
+
+class _TopologyKind(_Choice):
+    def __init__(self) -> None:
+        super().__init__(tuple(Topology))
+
+    def from_toml(self, value: object) -> object:
+        return Topology(self.word(value))
+
+
+class _Url(_Kind):
+    def __init__(self, *, allow_empty: bool = False) -> None:
+        self.allow_empty = allow_empty
+        self.expected = "an http(s) URL without query" + (" or empty" if allow_empty else "")
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, str):
+            raise _BadValueError
+        if self.allow_empty and not value:
+            return value
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises ValueError when out of range or not a number
+        except ValueError:
+            raise _BadValueError from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _BadValueError
+        # Credentials in a URL end up in logs; a query or fragment would be silently lost.
+        if parts.username is not None or parts.query or parts.fragment or port == 0:
+            raise _BadValueError
+        # Paths are appended as "/name": normalise away the trailing slash once, here.
+        return value.rstrip("/")
+
+
+class _Secret(_Kind):
+    secret = True
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+        self.expected = f"a string of at least {min_chars} characters"
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, str) or len(value) < self.min_chars:
+            raise _BadValueError
+        return value
+
+
+_BOOL: Final = _Bool()
+_PORT: Final = _Int(1, 65_535)
+_POSITIVE: Final = _Int(1)
+_NON_NEGATIVE: Final = _Int(0)
+_PERCENT: Final = _Float(0, 100)
+_HOST: Final = _Pattern(r"[A-Za-z0-9._:-]{1,253}", "a host name or IP address")
+# statsd's wire format uses ':', '|', '@' and newlines: a prefix must not contain them.
+_STATSD_PREFIX: Final = _Pattern(
+    r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}", "dot-separated words of [A-Za-z0-9_-]"
+)
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_DEFAULT_BASE_URL: Final = "http://127.0.0.1:9090"
+
+
+# ---------------------------------------------------------------------------------------
+# The settings table.
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """One setting: its dotted name, built-in default, check and description."""
+
+    name: str
+    default: object
+    kind: _Kind
+    description: str
+
+    @property
+    def env_key(self) -> str:
+        return ENV_PREFIX + self.name.replace(".", "_").upper()
+
+
+_GENERAL: Final = (
+    _Leaf("server.host", "127.0.0.1", _HOST, "address the device-facing HTTP server binds to"),
+    _Leaf("server.port", 8080, _PORT, "TCP port of the device-facing HTTP server"),
+    _Leaf(
+        "server.max_inflight",
+        200,
+        _POSITIVE,
+        "requests served at once; beyond it new requests are shed with 503",
+    ),
+    _Leaf("server.max_body_bytes", 65_536, _POSITIVE, "largest request body accepted (else 413)"),
+    _Leaf("server.drain_s", 10.0, _Float(0), "seconds in-flight requests get to finish on SIGTERM"),
+    _Leaf(
+        "server.topology",
+        Topology.ONE,
+        _TopologyKind(),
+        "families this process serves: one (all), discovery, playback, or edge",
+    ),
+    _Leaf(
+        "server.playback_upstream",
+        "",
+        _Url(allow_empty=True),
+        "URL of the playback layer that the edge topology forwards playback requests to",
+    ),
+    _Leaf(
+        "auth.demo",
+        default=True,
+        kind=_BOOL,
+        description="demo mode: public demo secrets are used when none is set",
+    ),
+    _Leaf(
+        "auth.token_secret",
+        None,
+        _Secret(_MIN_SECRET_CHARS),
+        "HMAC-SHA256 key for member tokens; required unless auth.demo",
+    ),
+    _Leaf("auth.token_ttl_s", 86_400, _POSITIVE, "lifetime of an issued member token, in seconds"),
+    _Leaf(
+        "auth.admin_token",
+        None,
+        _Secret(_MIN_ADMIN_TOKEN_CHARS),
+        "bearer token for admin routes; required unless auth.demo",
+    ),
+    _Leaf("statsd.host", "127.0.0.1", _HOST, "statsd server host"),
+    _Leaf("statsd.port", 8125, _PORT, "statsd server UDP port"),
+    _Leaf("statsd.prefix", "frontdoor", _STATSD_PREFIX, "prefix of every metric name"),
+    _Leaf("statsd.enabled", default=True, kind=_BOOL, description="send metrics; false drops them"),
+    _Leaf(
+        "statsd.gauge_interval_s",
+        1.0,
+        _Float(0, low_inclusive=False),
+        "seconds between gauge reports",
+    ),
+    _Leaf(
+        "backends.base_url",
+        _DEFAULT_BASE_URL,
+        _Url(),
+        "URL under which each backend lives as /<name> unless its url is set",
+    ),
+    _Leaf(
+        "backends.embedded",
+        default=True,
+        kind=_BOOL,
+        description="run the simulated microservices in this process (demo)",
+    ),
+    _Leaf("logging.level", "INFO", _Choice(_LOG_LEVELS, upper=True), "lowest log level written"),
+    _Leaf(
+        "logging.slow_request_ms",
+        1_000,
+        _NON_NEGATIVE,
+        "requests slower than this are logged as slow; 0 logs every request",
+    ),
+)
+
+# Per-backend settings, as paths inside a backend's table. The defaults are those of
+# backends.specs, so that module stays the one source of them.
+_BACKEND_FIELDS: Final = (
+    ("timeout_ms", _POSITIVE, "total time budget of one call, in ms"),
+    ("max_concurrent", _POSITIVE, "calls running at once (bulkhead size)"),
+    ("max_queue", _NON_NEGATIVE, "calls waiting for a slot; beyond it calls are rejected"),
+    ("max_body_bytes", _POSITIVE, "largest reply body read"),
+    ("breaker.request_volume", _POSITIVE, "calls in the window before the breaker may open"),
+    ("breaker.error_percent", _PERCENT, "failure percentage in the window that opens the breaker"),
+    ("breaker.window_ms", _POSITIVE, "rolling window of the breaker, in ms"),
+    ("breaker.open_ms", _POSITIVE, "time the breaker stays open before one trial call, in ms"),
+    ("retry.max_attempts", _Int(1, 10), "attempts per idempotent call, the first included"),
+    ("retry.backoff_base_ms", _NON_NEGATIVE, "first backoff before a retry, in ms"),
+    ("retry.backoff_max_ms", _NON_NEGATIVE, "largest backoff before a retry, in ms"),
+    ("retry.budget_percent", _PERCENT, "retries allowed as a percentage of calls in the window"),
+    ("retry.budget_floor", _NON_NEGATIVE, "retries always allowed per window, whatever the ratio"),
+    ("retry.budget_window_ms", _POSITIVE, "window of the retry budget, in ms"),
+)
+
+# Built-in tuning for the demo topology: what each service's p99 needs, with headroom.
+_BUILTIN_TIMEOUT_MS: Final[Mapping[str, int]] = {
+    "plans": 400,
+    "trial": 400,
+    "accounts": 800,
+    "billing": 800,
+    "subscriber": 300,
+    "recommendations": 600,
+    "catalog": 500,
+    "ratings": 300,
+    "search": 600,
+    "device": 300,
+    "playback": 500,
+    "bookmarks": 300,
+    "licensing": 800,
+    "history": 500,
+}
+
+_SPEC_DEFAULTS: Final = BackendSpec(name="defaults", base_url=_DEFAULT_BASE_URL)
+
+
+def _spec_default(path: str) -> object:
+    value: object = _SPEC_DEFAULTS
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _backend_leaves() -> tuple[_Leaf, ...]:
+    leaves = [
+        _Leaf(
+            f"backends.defaults.{path}",
+            _spec_default(path),
+            kind,
+            f"every backend: {description}",
+        )
+        for path, kind, description in _BACKEND_FIELDS
+    ]
+    for name in BACKEND_NAMES:
+        leaves.append(
+            _Leaf(
+                f"backends.{name}.url",
+                f"{_DEFAULT_BASE_URL}/{name}",
+                _Url(),
+                f"{name}: URL of the service (default: backends.base_url + /{name})",
+            )
+        )
+        for path, kind, description in _BACKEND_FIELDS:
+            default = _BUILTIN_TIMEOUT_MS[name] if path == "timeout_ms" else _spec_default(path)
+            leaves.append(_Leaf(f"backends.{name}.{path}", default, kind, f"{name}: {description}"))
+    return tuple(leaves)
+
+
+_LEAVES: Final = _GENERAL + _backend_leaves()
+_BY_NAME: Final = {leaf.name: leaf for leaf in _LEAVES}
+_BY_ENV_KEY: Final = {leaf.env_key: leaf for leaf in _LEAVES}
+
+# The TOML shape: nested tables whose leaves are settings; unknown keys are errors.
+_Tree: TypeAlias = dict[str, "_Tree | _Leaf"]
+
+
+def _build_tree() -> _Tree:
+    root: _Tree = {}
+    for leaf in _LEAVES:
+        *tables, key = leaf.name.split(".")
+        node = root
+        for table in tables:
+            child = node.setdefault(table, {})
+            assert isinstance(child, dict)  # noqa: S101 - table names never collide with keys
+            node = child
+        node[key] = leaf
+    return root
+
+
+_TREE: Final = _build_tree()
+
+
+def describe_settings() -> list[SettingInfo]:
+    """Every setting with its default, environment key, expectation and description."""
+    return [
+        SettingInfo(
+            name=leaf.name,
+            default=leaf.default,
+            env_key=leaf.env_key,
+            expected=leaf.kind.expected,
+            description=leaf.description,
+            secret=leaf.kind.secret,
+        )
+        for leaf in _LEAVES
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# The settings objects. No defaults of their own: the table above is the single source,
+# and ``load_settings(environ={})`` builds the defaults cheaply for tests.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """The device-facing HTTP server (``[server]``)."""
+
+    host: str
+    port: int
+    max_inflight: int
+    max_body_bytes: int
+    drain_s: float
+    topology: Topology
+    playback_upstream: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthSettings:
+    """Member tokens and the admin token (``[auth]``); secrets stay out of ``repr``."""
+
+    demo: bool
+    token_secret: str = dataclasses.field(repr=False)
+    token_ttl_s: int
+    admin_token: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatsdSettings:
+    """Where metrics go (``[statsd]``)."""
+
+    host: str
+    port: int
+    prefix: str
+    enabled: bool
+    gauge_interval_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendsSettings:
+    """The microservices Frontdoor calls (``[backends]``), one spec per known name."""
+
+    base_url: str
+    embedded: bool
+    specs: tuple[BackendSpec, ...]
+
+    def spec(self, name: str) -> BackendSpec:
+        """The spec of backend ``name``; ``KeyError`` when it is not a known backend."""
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingSettings:
+    """Log output (``[logging]``)."""
+
+    level: str
+    slow_request_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The whole configuration of one process, loaded once and passed explicitly."""
+
+    server: ServerSettings
+    auth: AuthSettings
+    statsd: StatsdSettings
+    backends: BackendsSettings
+    logging: LoggingSettings
+    #: Things an operator should fix but that do not stop the process (demo secrets...).
+    warnings: tuple[str, ...] = ()
+
+    def backend_specs(self) -> tuple[BackendSpec, ...]:
+        """Every backend's spec, in ``BACKEND_NAMES`` order."""
+        return self.backends.specs
+
+
+# ---------------------------------------------------------------------------------------
+# Loading.
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """A value set by the operator, before its check."""
+
+    value: object
+    source: str  # the file path or the environment variable
+    from_env: bool
+
+
+def _did_you_mean(word: str, candidates: list[str], prefix: str = "") -> str:
+    match = difflib.get_close_matches(word, candidates, n=1)
+    return f"; did you mean {prefix}{match[0]}?" if match else ""
+
+
+def _flatten(
+    table: Mapping[str, object], tree: _Tree, prefix: str, source: str, out: dict[str, _Given]
+) -> None:
+    for key, value in table.items():
+        name = prefix + key
+        node = tree.get(key)
+        if node is None:
+            what = "section" if not prefix else "key"
+            raise ConfigError(
+                name, f"unknown {what}{_did_you_mean(key, list(tree), prefix)}", source
+            )
+        if isinstance(node, _Leaf):
+            out[name] = _Given(value, source, from_env=False)
+        elif isinstance(value, dict):
+            _flatten(value, node, name + ".", source, out)
+        else:
+            raise ConfigError(name, f"expected a table, got {_show(value)}", source)
+
+
+def _read_file(path: str) -> dict[str, _Given]:
+    try:
+        with Path(path).open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the config file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "invalid TOML: the file is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries the position, e.g. "Invalid value (at line 3, column 8)".
+        raise ConfigError(path, f"invalid TOML: {exc}") from exc
+    given: dict[str, _Given] = {}
+    _flatten(document, _TREE, "", path, given)
+    return given
+
+
+def _read_environ(environ: Mapping[str, str], warnings: list[str]) -> dict[str, _Given]:
+    given: dict[str, _Given] = {}
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        leaf = _BY_ENV_KEY.get(key)
+        if leaf is None:
+            # Not an error: the environment is shared with tools that may use the prefix.
+            hint = _did_you_mean(key, list(_BY_ENV_KEY))
+            warnings.append(f"ignoring unknown environment variable {key}{hint}")
+            continue
+        given[leaf.name] = _Given(environ[key], key, from_env=True)
+    return given
+
+
+def _check(leaf: _Leaf, given: _Given) -> object:
+    try:
+        if given.from_env:
+            assert isinstance(given.value, str)  # noqa: S101 - environment values are text
+            return leaf.kind.from_text(given.value)
+        return leaf.kind.from_toml(given.value)
+    except _BadValueError:
+        # Never echo a secret, not even a wrong one: say only what kind of value it was.
+        shown = _show(given.value) if not leaf.kind.secret else _describe(given.value)
+        raise ConfigError(
+            leaf.name, f"expected {leaf.kind.expected}, got {shown}", given.source
+        ) from None
+
+
+class _Resolver:
+    """Checked operator values over built-in defaults, with where each one came from."""
+
+    def __init__(self, given: Mapping[str, _Given]) -> None:
+        self.values: dict[str, Any] = {
+            name: _check(_BY_NAME[name], item) for name, item in given.items()
+        }
+        self.sources = {name: item.source for name, item in given.items()}
+
+    def get(self, name: str) -> Any:
+        return self.values[name] if name in self.values else _BY_NAME[name].default
+
+    def section(self, section: str) -> dict[str, Any]:
+        prefix = section + "."
+        return {
+            leaf.name.removeprefix(prefix): self.get(leaf.name)
+            for leaf in _GENERAL
+            if leaf.name.startswith(prefix)
+        }
+
+    def backend_value(self, backend: str, path: str) -> tuple[Any, str | None]:
+        """The most specific operator value, else the built-in one (see module docstring)."""
+        for name in (f"backends.{backend}.{path}", f"backends.defaults.{path}"):
+            if name in self.values:
+                return self.values[name], self.sources[name]
+        return _BY_NAME[f"backends.{backend}.{path}"].default, None
+
+
+def _backend_spec(resolver: _Resolver, name: str, base_url: str) -> BackendSpec:
+    top: dict[str, Any] = {}
+    breaker: dict[str, Any] = {}
+    retry: dict[str, Any] = {}
+    sources: dict[str, str | None] = {}
+    for path, _kind, _description in _BACKEND_FIELDS:
+        value, sources[path] = resolver.backend_value(name, path)
+        table, _, key = path.rpartition(".")
+        {"": top, "breaker": breaker, "retry": retry}[table][key] = value
+    if retry["backoff_max_ms"] < retry["backoff_base_ms"]:
+        raise ConfigError(
+            f"backends.{name}.retry.backoff_max_ms",
+            f"must be >= retry.backoff_base_ms ({retry['backoff_base_ms']}), "
+            f"got {retry['backoff_max_ms']}",
+            sources["retry.backoff_max_ms"] or sources["retry.backoff_base_ms"],
+        )
+    url_key = f"backends.{name}.url"
+    url = resolver.values.get(url_key, f"{base_url}/{name}")
+    return BackendSpec(
+        name=name,
+        base_url=url,
+        breaker=BreakerSettings(**breaker),
+        retry=RetrySettings(**retry),
+        **top,
+    )
+
+
+def _demo_or_given(
+    resolver: _Resolver, name: str, demo_value: str, what: str, warnings: list[str]
+) -> str:
+    """A secret the operator set, or the public demo one while demo mode allows it."""
+    demo = bool(resolver.get("auth.demo"))
+    env_key = _BY_NAME[name].env_key
+    if name in resolver.values:
+        value = str(resolver.values[name])
+        if value != demo_value:
+            return value
+        if not demo:
+            raise ConfigError(
+                name,
+                "the public demo value is not allowed when auth.demo is false",
+                resolver.sources[name],
+            )
+    elif not demo:
+        raise ConfigError(name, f"required when auth.demo is false; set {env_key}")
+    warnings.append(f"using the demo {what}; set {env_key}")
+    return demo_value
+
+
+def load_settings(path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings: built-in defaults, then the TOML file at ``path``, then ``environ``.
+
+    ``environ`` defaults to ``os.environ``; tests pass their own mapping. Raises one
+    ``ConfigError`` naming the offending key (or file) and where its value came from.
+    """
+    warnings: list[str] = []
+    given = _read_file(path) if path is not None else {}
+    given.update(_read_environ(os.environ if environ is None else environ, warnings))
+    resolver = _Resolver(given)
+
+    server = ServerSettings(**resolver.section("server"))
+    if server.topology is Topology.EDGE and not server.playback_upstream:
+        raise ConfigError(
+            "server.playback_upstream",
+            'required when server.topology is "edge"',
+            resolver.sources.get("server.topology"),
+        )
+    if server.topology is not Topology.EDGE and server.playback_upstream:
+        warnings.append(
+            f'server.playback_upstream is ignored: server.topology is "{server.topology}"'
+        )
+
+    auth = AuthSettings(
+        demo=resolver.get("auth.demo"),
+        token_secret=_demo_or_given(
+            resolver, "auth.token_secret", DEMO_TOKEN_SECRET, "token secret", warnings
+        ),
+        token_ttl_s=resolver.get("auth.token_ttl_s"),
+        admin_token=_demo_or_given(
+            resolver, "auth.admin_token", DEMO_ADMIN_TOKEN, "admin token", warnings
+        ),
+    )
+
+    base_url = resolver.get("backends.base_url")
+    backends = BackendsSettings(
+        base_url=base_url,
+        embedded=resolver.get("backends.embedded"),
+        specs=tuple(_backend_spec(resolver, name, base_url) for name in BACKEND_NAMES),
+    )
+    return Settings(
+        server=server,
+        auth=auth,
+        statsd=StatsdSettings(**resolver.section("statsd")),
+        backends=backends,
+        logging=LoggingSettings(**resolver.section("logging")),
+        warnings=tuple(warnings),
+    )
