@@ -1,0 +1,291 @@
+"""Playback API (team playback): start playing, report the position, and viewing history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.transport import BackendRequest, get, post, put
+from orchestrator.apis.shaping import (
+    TITLE_ID_PATTERN,
+    Reader,
+    ShapeError,
+    catalog_batch,
+    catalog_index,
+    member_id,
+    title_id,
+    unique,
+)
+from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+
+__all__ = ["API", "TEAM", "endpoints"]
+
+#: The family name: the second path segment and the first part of metric names.
+API = "playback"
+#: The team that owns these endpoints.
+TEAM = "playback"
+
+_MAX_POSITION_S = 86_400
+_PROGRESS_DIGITS = 3
+
+
+def endpoints() -> tuple[Endpoint, ...]:
+    """The playback endpoints: play, heartbeat and history."""
+    return (_play(), _heartbeat(), _history())
+
+
+def _title_param(description: str) -> Param:
+    return Param(
+        "title_id",
+        source=Source.BODY,
+        required=True,
+        max_length=8,
+        pattern=TITLE_ID_PATTERN,
+        description=description,
+    )
+
+
+# -- play ----------------------------------------------------------------------------------
+
+
+def _play() -> Endpoint:
+    # What every device on the market plays: when the device service is down, a stream
+    # that looks worse beats no stream.
+    generic_device = {
+        "max_resolution": "720p",
+        "codecs": ["h264"],
+        "drm": "widevine",
+        "hdr": False,
+        "audio": ["aac-stereo"],
+    }
+    return Endpoint(
+        name="play",
+        api=API,
+        team=TEAM,
+        method="POST",
+        path="/v1/playback/play",
+        auth=Auth.MEMBER,
+        plan=Plan(
+            (
+                Step("subscriber", "subscriber", _subscriber_request),
+                Step("device", "device", _device_request, fallback=Fallback.static(generic_device)),
+                Step("decision", "playback", _decision_request, ("subscriber", "device")),
+                # No bookmark means starting from the beginning, not failing to play.
+                Step(
+                    "bookmark",
+                    "bookmarks",
+                    _bookmark_request,
+                    ("subscriber", "device"),
+                    fallback=Fallback.static({"position_s": 0}),
+                ),
+                # Needs the decision (is playing allowed?) and the device (which DRM).
+                Step("license", "licensing", _license_request, ("device", "decision")),
+            ),
+            _compose_play,
+        ),
+        deadline_ms=1500,
+        summary="Whether and how a title plays on a device, with its licence and resume point.",
+        params=(
+            _title_param("The title to play, e.g. t42."),
+            Param(
+                "device_type",
+                source=Source.BODY,
+                required=True,
+                max_length=40,
+                pattern=r"^[a-z0-9-]{1,40}$",
+                description="The device model family, e.g. tv-samsung-2024 or web-chrome.",
+            ),
+        ),
+    )
+
+
+def _subscriber_request(ctx: StepContext) -> BackendRequest:
+    return get("members", member_id(ctx))
+
+
+def _device_request(ctx: StepContext) -> BackendRequest:
+    return get("devices", ctx.params["device_type"])
+
+
+def _decision_request(ctx: StepContext) -> BackendRequest:
+    member = Reader(ctx.results["subscriber"], "subscriber")
+    body = {
+        "member_id": member_id(ctx),
+        "title_id": ctx.params["title_id"],
+        "device_type": ctx.params["device_type"],
+        "plan_id": member.text("plan_id"),
+        "country": member.text("country"),
+    }
+    return post("decisions", body=body)
+
+
+def _bookmark_request(ctx: StepContext) -> BackendRequest:
+    return get(member_id(ctx), ctx.params["title_id"])
+
+
+def _allowed(ctx: StepContext) -> bool:
+    return Reader(ctx.results["decision"], "playback").flag("allowed")
+
+
+def _license_request(ctx: StepContext) -> BackendRequest | None:
+    if not _allowed(ctx):
+        return None  # nothing to license: compose explains the refusal
+    body = {
+        "member_id": member_id(ctx),
+        "title_id": ctx.params["title_id"],
+        "drm": Reader(ctx.results["device"], "device").text("drm"),
+        "device_type": ctx.params["device_type"],
+    }
+    return post("licenses", body=body)
+
+
+def _compose_play(ctx: StepContext) -> dict[str, Any]:
+    decision = Reader(ctx.results["decision"], "playback")
+    if not decision.flag("allowed"):
+        return {"allowed": False, "reason": decision.optional_text("reason")}
+    if not ctx.has("license"):
+        raise ShapeError("licensing: playing is allowed but there is no licence")
+    stream = decision.child("stream")
+    grant = Reader(ctx.results["license"], "licensing")
+    bookmark = Reader(ctx.results["bookmark"], "bookmarks")
+    return {
+        "allowed": True,
+        "title_id": ctx.params["title_id"],
+        "stream": {
+            "manifest_url": stream.text("manifest_url"),
+            "resolution": stream.text("resolution"),
+            "codec": stream.text("codec"),
+            "bitrate_kbps": stream.integer("bitrate_kbps", minimum=1),
+            "cdn": stream.text("cdn"),
+        },
+        "license": {
+            "id": grant.text("license_id"),
+            "drm": grant.text("drm"),
+            "expires_in_s": grant.integer("expires_in_s", minimum=0),
+        },
+        "resume_position_s": bookmark.integer("position_s", minimum=0),
+    }
+
+
+# -- heartbeat -----------------------------------------------------------------------------
+
+
+def _heartbeat() -> Endpoint:
+    return Endpoint(
+        name="heartbeat",
+        api=API,
+        team=TEAM,
+        method="POST",
+        path="/v1/playback/heartbeat",
+        auth=Auth.MEMBER,
+        plan=Plan((Step("bookmark", "bookmarks", _save_request),), _compose_heartbeat),
+        deadline_ms=500,
+        summary="Save the playing position, so the member can resume on any device.",
+        params=(
+            _title_param("The title being played, e.g. t42."),
+            Param(
+                "position_s",
+                kind=int,
+                source=Source.BODY,
+                required=True,
+                minimum=0,
+                maximum=_MAX_POSITION_S,
+                description="Playing position in whole seconds from the start.",
+            ),
+        ),
+    )
+
+
+def _save_request(ctx: StepContext) -> BackendRequest:
+    return put(
+        member_id(ctx), ctx.params["title_id"], body={"position_s": ctx.params["position_s"]}
+    )
+
+
+def _compose_heartbeat(ctx: StepContext) -> dict[str, Any]:
+    saved = Reader(ctx.results["bookmark"], "bookmarks")
+    return {
+        "title_id": ctx.params["title_id"],
+        "position_s": saved.integer("position_s", minimum=0),  # what is stored is the truth
+        "saved": True,
+    }
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+def _history() -> Endpoint:
+    return Endpoint(
+        name="history",
+        api=API,
+        team=TEAM,
+        method="GET",
+        path="/v1/playback/history",
+        auth=Auth.MEMBER,
+        plan=Plan(
+            (
+                Step("history", "history", _history_request),
+                # Without the catalog the items still come back, without their names.
+                Step(
+                    "catalog", "catalog", _history_catalog, ("history",), fallback=Fallback.omit()
+                ),
+            ),
+            _compose_history,
+        ),
+        deadline_ms=1000,
+        summary="What the member watched, newest first, with how far they got.",
+        params=(
+            Param(
+                "limit",
+                kind=int,
+                default=20,
+                minimum=1,
+                maximum=100,
+                description="How many items to return at most.",
+            ),
+        ),
+    )
+
+
+def _history_request(ctx: StepContext) -> BackendRequest:
+    return get(member_id(ctx), limit=ctx.params["limit"])
+
+
+def _items(ctx: StepContext) -> list[Reader]:
+    items = Reader(ctx.results["history"], "history").children("items")
+    return items[: ctx.params["limit"]]  # a backend that sends more does not grow the reply
+
+
+def _history_catalog(ctx: StepContext) -> BackendRequest | None:
+    ids = unique(title_id(item, "title_id") for item in _items(ctx))
+    return catalog_batch(ids, ("title",))
+
+
+def _compose_history(ctx: StepContext) -> dict[str, Any]:
+    items = _items(ctx)
+    titles: dict[str, Reader] = {}
+    if ctx.has("catalog"):
+        titles = catalog_index(ctx.results["catalog"], {title_id(i, "title_id") for i in items})
+    shaped = []
+    for item in items:
+        watched = title_id(item, "title_id")
+        position = item.integer("position_s", minimum=0)
+        duration = item.integer("duration_s", minimum=0)
+        entry: dict[str, Any] = {"title_id": watched}
+        # "title" is present only when known: the catalog fell back, or no longer has it.
+        if watched in titles:
+            entry["title"] = titles[watched].text("title")
+        entry.update(
+            watched_at=item.text("watched_at"),
+            position_s=position,
+            duration_s=duration,
+            progress=_progress(position, duration),
+        )
+        shaped.append(entry)
+    return {"items": shaped}
+
+
+def _progress(position_s: int, duration_s: int) -> float:
+    """Share watched, 0..1; a position past the end (credits, rounding) counts as finished."""
+    if duration_s == 0:
+        return 0.0
+    return round(min(1.0, position_s / duration_s), _PROGRESS_DIGITS)
