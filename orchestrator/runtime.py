@@ -1,0 +1,89 @@
+"""Assembling one Frontdoor process from its settings: backends, actor system, app.
+
+Used by the CLI (``frontdoor serve``), the gunicorn target and end-to-end tests, so all
+three run exactly the same wiring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from actors.system import ActorSystem
+from backends.client import BackendClient
+from backends.requests_transport import make_transport
+from backends.specs import BackendSpec
+from orchestrator.apis import FAMILIES
+from orchestrator.app import AppOptions, FrontdoorApp
+from orchestrator.auth import TokenSigner
+from orchestrator.config import Settings, Topology
+from orchestrator.plans import Endpoint, EndpointRegistry
+
+log = logging.getLogger(__name__)
+
+#: Which API families each topology serves (DESIGN section 6).
+TOPOLOGY_FAMILIES: dict[Topology, tuple[str, ...]] = {
+    Topology.ONE: ("nonmember", "discovery", "playback"),
+    Topology.DISCOVERY: ("nonmember", "discovery"),
+    Topology.PLAYBACK: ("playback",),
+}
+
+
+class TopologyError(RuntimeError):
+    """The configured topology cannot be served by this build."""
+
+
+def endpoints_for(topology: Topology) -> tuple[Endpoint, ...]:
+    """Every endpoint this process serves under ``topology``."""
+    families = TOPOLOGY_FAMILIES.get(topology)
+    if families is None:
+        raise TopologyError(f"topology {topology.value!r} is not available yet")
+    return tuple(endpoint for family in families for endpoint in FAMILIES[family]())
+
+
+def rebase_specs(specs: tuple[BackendSpec, ...], old: str, new: str) -> tuple[BackendSpec, ...]:
+    """Point every backend under ``old`` base URL at ``new`` (embedded services' real port)."""
+    old, new = old.rstrip("/"), new.rstrip("/")
+    return tuple(
+        dataclasses.replace(spec, base_url=new + spec.base_url[len(old) :])
+        if spec.base_url.startswith(old)
+        else spec
+        for spec in specs
+    )
+
+
+def _client(spec: BackendSpec) -> BackendClient:
+    return BackendClient(spec, make_transport(spec))
+
+
+@dataclass(slots=True)
+class Frontdoor:
+    """One process's parts, started and stopped together."""
+
+    settings: Settings
+    system: ActorSystem
+    app: FrontdoorApp
+    signer: TokenSigner
+
+    @classmethod
+    def build(cls, settings: Settings, specs: tuple[BackendSpec, ...] | None = None) -> Frontdoor:
+        """Wire the parts; nothing runs until ``start``."""
+        registry = EndpointRegistry(endpoints_for(settings.server.topology))
+        all_specs = settings.backend_specs() if specs is None else specs
+        needed = registry.backends()
+        system = ActorSystem([s for s in all_specs if s.name in needed], _client)
+        signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
+        options = AppOptions(
+            max_body_bytes=settings.server.max_body_bytes,
+            max_inflight=settings.server.max_inflight,
+        )
+        return cls(settings, system, FrontdoorApp(registry, system, signer, options), signer)
+
+    def start(self) -> None:
+        """Start the backend actors."""
+        self.system.start()
+
+    def stop(self) -> None:
+        """Stop the backend actors (after the server has drained)."""
+        self.system.stop()
