@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from actors.plan import RunResult, RunStatus
+from actors.plan import RunResult, RunStatus, StepRecord
 from orchestrator import problems
 from orchestrator.admission import Admission
-from orchestrator.auth import InvalidTokenError, TokenSigner, bearer_token
+from orchestrator.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
 from orchestrator.plans import Auth, Endpoint, EndpointRegistry
 from orchestrator.protocol.json_body import parse_object
 from orchestrator.protocol.params import parse_params
@@ -93,6 +93,8 @@ class AppOptions:
 
     max_body_bytes: int = 65_536
     max_inflight: int = 200
+    #: The operators' token; ``X-Frontdoor-Admin-Token`` with it unlocks ``meta.trace``.
+    admin_token: str = ""
 
 
 class FrontdoorApp:
@@ -174,7 +176,17 @@ class FrontdoorApp:
             deadline=deadline,
             request_id=request.request_id,
         )
-        return self._result(request, endpoint, result)
+        status, body = self._result(request, endpoint, result)
+        if isinstance(body, dict) and self._wants_trace(environ):
+            body["meta"]["trace"] = _trace(request.started, result.records)
+        return status, body
+
+    def _wants_trace(self, environ: Environ) -> bool:
+        """Traces are for engineers: they need the admin token, devices never see one."""
+        if environ.get("HTTP_X_FRONTDOOR_TRACE") != "1" or not self.options.admin_token:
+            return False
+        presented = environ.get("HTTP_X_FRONTDOOR_ADMIN_TOKEN", "")
+        return secret_equals(presented, self.options.admin_token)
 
     def _authenticate(self, environ: Environ, endpoint: Endpoint) -> str | None:
         if endpoint.auth is Auth.PUBLIC:
@@ -259,6 +271,29 @@ class FrontdoorApp:
         ]
         start_response(_STATUS_LINES.get(problem.status, f"{problem.status} Error"), headers)
         return [payload]
+
+
+def _trace(started: float, records: tuple[StepRecord, ...]) -> list[dict[str, Any]]:
+    """Each step's story in milliseconds since the request arrived."""
+
+    def ms(moment: float) -> float | None:
+        return round((moment - started) * 1000.0, 3) if moment else None
+
+    return [
+        {
+            "step": record.step.name,
+            "backend": record.step.backend,
+            "outcome": record.outcome or "unfinished",
+            "error": record.error,
+            "queued_ms": ms(record.sent_at),
+            "started_ms": ms(record.started_at),
+            "finished_ms": ms(record.finished_at),
+            "attempts": record.attempts,
+            "budget_left_ms": round(record.budget_left_ms, 1),
+            "degraded": record.degraded,
+        }
+        for record in records
+    ]
 
 
 def _request_id(header: str | None) -> str:

@@ -77,6 +77,7 @@ class Frontdoor:
         options = AppOptions(
             max_body_bytes=settings.server.max_body_bytes,
             max_inflight=settings.server.max_inflight,
+            admin_token=settings.auth.admin_token,
         )
         return cls(settings, system, FrontdoorApp(registry, system, signer, options), signer)
 

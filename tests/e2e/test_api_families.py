@@ -96,3 +96,17 @@ def test_request_id_is_echoed_or_generated(stack: Stack):
     )
     assert bad.headers["X-Request-Id"] != "bad id!"
     assert len(bad.headers["X-Request-Id"]) == 32
+
+
+def test_engineers_get_a_trace_with_the_admin_token_and_devices_never_do(stack: Stack):
+    """meta.trace lists every step with timings, only for the admin token."""
+    admin = stack.frontdoor.settings.auth.admin_token
+    traced = stack.get(
+        "/v1/discovery/home?rows=1&per_row=2",
+        headers={"X-Frontdoor-Trace": "1", "X-Frontdoor-Admin-Token": admin},
+    ).json()
+    steps = {entry["step"]: entry for entry in traced["meta"]["trace"]}
+    assert steps["subscriber"]["outcome"] == "success"
+    assert steps["recommendations"]["queued_ms"] >= steps["subscriber"]["finished_ms"]
+    untraced = stack.get("/v1/discovery/home?rows=1&per_row=2", headers={"X-Frontdoor-Trace": "1"})
+    assert "trace" not in untraced.json()["meta"]
