@@ -1,0 +1,154 @@
+"""Rolling-window statistics for the admin view: what a backend or endpoint did lately.
+
+``WindowStats`` counts outcomes and a latency histogram over the last ``window_s`` seconds
+in ``buckets`` time slices (a ring), so memory is fixed whatever the traffic and recording
+is O(1): one slice look-up, one counter, one bisect over a short tuple of bounds. A slice
+older than the window is reset lazily when its turn comes round again, so nothing runs
+on a timer. The newest slice is partial: a snapshot covers between ``window_s * (n-1)/n``
+and ``window_s`` seconds of history, the usual trade of a bucketed window.
+
+Plain class, no actors, no I/O; the clock is injected. It is called from a backend actor's
+mailbox and from request greenlets, so ``record`` never raises.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["LATENCY_BOUNDS_MS", "OUTCOMES", "WindowStats"]
+
+#: Outcome name (the statsd leaf name where there is one) -> key in a snapshot.
+#: ``client_error`` is an endpoint's 4xx: a call that happened but is nobody's failure.
+#: ``fallback`` is not a call: it counts steps that fell back, so it is left out of ``calls``.
+OUTCOMES: Final = {
+    "success": "successes",
+    "failure": "failures",
+    "timeout": "timeouts",
+    "rejected": "rejections",
+    "short_circuited": "short_circuits",
+    "client_error": "client_errors",
+    "fallback": "fallbacks",
+}
+_NOT_CALLS: Final = frozenset({"fallback"})
+_OUTCOME_INDEX: Final = {name: index for index, name in enumerate(OUTCOMES)}
+
+#: Upper bounds (ms) of the latency histogram; roughly 1.5x apart, so a percentile read
+#: from it is within one bucket (at most ~50%) of the truth, then capped by the real max.
+LATENCY_BOUNDS_MS: Final = (
+    1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0,
+    150.0, 200.0, 300.0, 500.0, 750.0, 1_000.0, 1_500.0, 2_000.0, 3_000.0, 5_000.0,
+    10_000.0, math.inf,
+)  # fmt: skip
+
+
+class _Slice:
+    """One time slice: outcome counts, latency histogram, largest latency."""
+
+    __slots__ = ("counts", "epoch", "histogram", "max_ms")
+
+    def __init__(self) -> None:
+        self.epoch = -1
+        self.counts = [0] * len(OUTCOMES)
+        self.histogram = [0] * len(LATENCY_BOUNDS_MS)
+        self.max_ms = 0.0
+
+    def reset(self, epoch: int) -> None:
+        self.epoch = epoch
+        for index in range(len(self.counts)):
+            self.counts[index] = 0
+        for index in range(len(self.histogram)):
+            self.histogram[index] = 0
+        self.max_ms = 0.0
+
+
+class WindowStats:
+    """Outcome counts and latency percentiles over a rolling window of ``window_s`` seconds."""
+
+    def __init__(
+        self,
+        window_s: float = 10.0,
+        buckets: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not (window_s > 0 and math.isfinite(window_s)) or buckets < 1:
+            raise ValueError("window_s must be a positive number and buckets >= 1")
+        self.window_s = window_s
+        self._width_s = window_s / buckets
+        self._clock = clock
+        self._slices = tuple(_Slice() for _ in range(buckets))
+
+    def record(self, outcome: str, latency_ms: float | None = None) -> None:
+        """Count one ``outcome``, with its latency if it has one.
+
+        An unknown outcome is ignored rather than raised: this runs inside actor handlers,
+        where an exception would stop the actor. Negative or non-finite latencies are
+        ignored for the same reason (a clock step must not poison the histogram).
+        """
+        index = _OUTCOME_INDEX.get(outcome)
+        if index is None:
+            return
+        current = self._current()
+        current.counts[index] += 1
+        if latency_ms is not None and 0.0 <= latency_ms < math.inf:
+            current.histogram[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
+            current.max_ms = max(current.max_ms, latency_ms)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals over the window: ``calls``, one count per outcome, and ``latency_ms``.
+
+        ``latency_ms`` holds ``samples``, ``p50``, ``p99`` and ``max`` (None without samples).
+        A percentile is the upper bound of the histogram bucket it falls in, capped at the
+        largest latency seen: never lower than the truth, at most one bucket higher.
+        """
+        counts = [0] * len(OUTCOMES)
+        histogram = [0] * len(LATENCY_BOUNDS_MS)
+        max_ms = 0.0
+        oldest = self._epoch(self._clock()) - len(self._slices) + 1
+        for part in self._slices:
+            if part.epoch < oldest:
+                continue
+            for index, count in enumerate(part.counts):
+                counts[index] += count
+            for index, count in enumerate(part.histogram):
+                histogram[index] += count
+            max_ms = max(max_ms, part.max_ms)
+        result: dict[str, Any] = {"window_s": self.window_s}
+        result["calls"] = sum(
+            count for name, count in zip(OUTCOMES, counts, strict=True) if name not in _NOT_CALLS
+        )
+        for name, count in zip(OUTCOMES, counts, strict=True):
+            result[OUTCOMES[name]] = count
+        samples = sum(histogram)
+        result["latency_ms"] = {
+            "samples": samples,
+            "p50": _percentile(histogram, samples, 0.50, max_ms),
+            "p99": _percentile(histogram, samples, 0.99, max_ms),
+            "max": round(max_ms, 3) if samples else None,
+        }
+        return result
+
+    def _epoch(self, now: float) -> int:
+        return math.floor(now / self._width_s)
+
+    def _current(self) -> _Slice:
+        epoch = self._epoch(self._clock())
+        part = self._slices[epoch % len(self._slices)]
+        if part.epoch != epoch:
+            part.reset(epoch)
+        return part
+
+
+def _percentile(histogram: list[int], samples: int, quantile: float, max_ms: float) -> float | None:
+    if samples == 0:
+        return None
+    rank = max(1, math.ceil(quantile * samples))
+    seen = 0
+    for bound, count in zip(LATENCY_BOUNDS_MS, histogram, strict=True):
+        seen += count
+        if seen >= rank:
+            return round(min(bound, max_ms), 3)
+    return round(max_ms, 3)  # pragma: no cover - the last bound is infinite
