@@ -1,0 +1,353 @@
+"""``bin/loadtest``: drive a running Frontdoor with device-like load, optionally breaking the
+simulated microservices on a timeline, and report latency per endpoint and per phase.
+
+    bin/loadtest --scenario scenarios/licensing-hang.toml --plot out.png --json out.json
+    bin/loadtest --rate 200 --duration 30 --warmup 5 --mix home=70,play=30
+    bin/loadtest --concurrency 16 --duration 20        # closed loop
+
+Only ever sends to --target and --backends, which must be loopback addresses unless
+--allow-remote is given. Every run is bounded (duration, request cap) and stops by itself;
+Ctrl-C stops it early and still prints the (partial) report; a second Ctrl-C also cancels
+the requests still in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+__all__ = ["main"]
+
+_USAGE = 2
+_INTERRUPTED = 130
+_UNREACHABLE = 1
+
+
+def _patch() -> None:
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
+
+
+def _parser() -> argparse.ArgumentParser:
+    from orchestrator.loadtest.target import DEFAULT_BACKENDS_URL, DEFAULT_TARGET_URL
+
+    parser = argparse.ArgumentParser(
+        prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", help="a scenario TOML file (see scenarios/)")
+    parser.add_argument("--target", default=DEFAULT_TARGET_URL, help="Frontdoor's base URL")
+    parser.add_argument(
+        "--backends",
+        default=DEFAULT_BACKENDS_URL,
+        help="the simulated microservices' base URL (their admin API applies the faults)",
+    )
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow non-loopback --target/--backends"
+    )
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument("--rate", type=float, help="open loop: requests per second (default 100)")
+    load.add_argument("--concurrency", type=int, help="closed loop: this many virtual users")
+    parser.add_argument("--duration", type=float, help="measured seconds (default 30)")
+    parser.add_argument("--warmup", type=float, help="seconds excluded from results (default 5)")
+    parser.add_argument("--mix", help="endpoint weights, e.g. home=60,search=15,play=10")
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        help="requests outstanding at once; beyond it a request counts as unsent (default 512)",
+    )
+    parser.add_argument(
+        "--max-requests", type=int, help="stop after this many requests (default 5,000,000)"
+    )
+    parser.add_argument("--timeout", type=float, help="per-request timeout in s (default 10)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the request parameters")
+    parser.add_argument("--config", help="Frontdoor TOML configuration (for the token secret)")
+    parser.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw latency and throughput")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no live progress line (default on a TTY)"
+    )
+    return parser
+
+
+class UsageError(Exception):
+    """Arguments or files that make the run impossible (exit code 2)."""
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run a load test; returns the exit code (0 done, 1 target unreachable, 2 usage,
+    130 interrupted)."""
+    _patch()
+    out = sys.stdout if out is None else out
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args, out)
+    except UsageError as exc:
+        print(f"loadtest: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's own error line
+        return _USAGE
+
+
+def _scenario(args: argparse.Namespace) -> Any:
+    from orchestrator.loadtest.mix import DEFAULT_MIX
+    from orchestrator.loadtest.scenario import (
+        MAX_DURATION_S,
+        MAX_WARMUP_S,
+        Scenario,
+        ScenarioError,
+        load_scenario,
+    )
+    from orchestrator.loadtest.schedule import ClosedLoop, OpenLoop
+
+    try:
+        if args.scenario:
+            scenario = load_scenario(args.scenario)
+        else:
+            scenario = Scenario("ad-hoc", "", OpenLoop.constant(100.0), 30.0, 5.0, DEFAULT_MIX)
+        if args.rate is not None:
+            scenario = replace(scenario, load=OpenLoop.constant(args.rate))
+        if args.concurrency is not None:
+            scenario = replace(scenario, load=ClosedLoop(args.concurrency))
+    except (ScenarioError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    if args.duration is not None:
+        if not 0 < args.duration <= MAX_DURATION_S:
+            raise UsageError(f"--duration must be from 0 to {MAX_DURATION_S:g} s")
+        scenario = replace(scenario, duration_s=args.duration)
+    if args.warmup is not None:
+        if not 0 <= args.warmup <= MAX_WARMUP_S:
+            raise UsageError(f"--warmup must be from 0 to {MAX_WARMUP_S:g} s")
+        scenario = replace(scenario, warmup_s=args.warmup)
+    if args.mix:
+        scenario = replace(scenario, mix=_parse_mix(args.mix))
+    return scenario
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise UsageError(f"--mix: expected endpoint=weight, got {part!r}")
+    return weights
+
+
+def _tokens(config: str | None) -> Callable[[str], str]:
+    from orchestrator.auth import TokenSigner
+    from orchestrator.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise UsageError(f"configuration error: {exc}") from exc
+    signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
+    cache: dict[str, str] = {}
+
+    def token(member: str) -> str:
+        found = cache.get(member)
+        if found is None:
+            found = cache[member] = signer.issue(member)
+        return found
+
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """Everything a run needs, validated before anything is sent."""
+
+    scenario: Any
+    target: Any
+    backends: Any
+    timeout_s: float
+    max_inflight: int
+    max_requests: int
+    mix: Any
+    seed: int
+
+
+def _prepare(args: argparse.Namespace) -> _Setup:
+    from orchestrator.loadtest.mix import Mix
+    from orchestrator.loadtest.target import TargetError, parse_target
+
+    scenario = _scenario(args)
+    try:
+        target = parse_target(args.target, allow_remote=args.allow_remote)
+        backends = (
+            parse_target(args.backends, allow_remote=args.allow_remote) if scenario.faults else None
+        )
+    except TargetError as exc:
+        raise UsageError(str(exc)) from exc
+    timeout_s = _bounded(args.timeout, scenario.timeout_s, 10.0, "--timeout", 0.01, 300)
+    max_inflight = _bounded(
+        args.max_inflight, scenario.max_inflight, 512, "--max-inflight", 1, 10_000
+    )
+    max_requests = _bounded(args.max_requests, None, 5_000_000, "--max-requests", 1, 5_000_000)
+    # Request parameters, not secrets: a seeded PRNG makes a run's traffic repeatable.
+    rng = random.Random(args.seed)  # noqa: S311
+    try:
+        # The run id keeps sign-up e-mails unique across runs even with the same seed.
+        mix = Mix(scenario.mix, _tokens(args.config), rng, os.urandom(4).hex())
+    except ValueError as exc:
+        raise UsageError(f"mix: {exc}") from exc
+    return _Setup(
+        scenario, target, backends, timeout_s, int(max_inflight), int(max_requests), mix, args.seed
+    )
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from orchestrator.loadtest.client import HttpClient, RequestError
+
+    setup = _prepare(args)
+    client = HttpClient(setup.target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight)
+    try:
+        client.request("GET", "/healthz")
+    except RequestError as exc:
+        print(f"loadtest: {setup.target.url} does not answer: {exc}", file=sys.stderr)  # noqa: T201
+        return _UNREACHABLE
+    try:
+        report, partial = _execute(setup, client, show_progress=_wants_progress(args))
+    finally:
+        client.close()
+    from orchestrator.loadtest.report import render_tables
+
+    out.write(render_tables(report) + "\n")
+    out.flush()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:  # noqa: PTH123 - plain file
+            json.dump(report, file, indent=1)
+    if args.plot:
+        from orchestrator.loadtest.plot import plot_report
+
+        plot_report(report, args.plot)
+    return _INTERRUPTED if partial else 0
+
+
+def _wants_progress(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not args.no_progress
+
+
+def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[str, Any], bool]:
+    """Run the load and the fault timeline; heal the faults whatever happens."""
+    import gevent
+
+    from orchestrator.loadtest.client import HttpClient
+    from orchestrator.loadtest.faults import FaultTimeline
+    from orchestrator.loadtest.phase import PhaseMap
+    from orchestrator.loadtest.report import RunInfo, build_report
+    from orchestrator.loadtest.runner import Runner, RunPlan, every_second
+    from orchestrator.loadtest.schedule import OpenLoop
+    from orchestrator.loadtest.stats import Recorder
+
+    scenario = setup.scenario
+    recorder = Recorder(
+        PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s),
+        scenario.warmup_s,
+    )
+    plan = RunPlan(
+        scenario.load,
+        scenario.warmup_s,
+        scenario.duration_s,
+        max_inflight=setup.max_inflight,
+        max_requests=setup.max_requests,
+        drain_s=setup.timeout_s + 1.0,
+    )
+
+    def send(request: Any) -> Any:
+        return client.request(request.method, request.path, request.headers, request.body)
+
+    runner = Runner(plan, setup.mix.next, send, recorder)
+    timeline = None
+    if setup.backends is not None:
+        admin = HttpClient(setup.backends, timeout_s=5.0)
+        timeline = FaultTimeline(admin, scenario.faults, time.perf_counter, gevent.sleep)
+    presses = 0
+
+    def interrupted() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            runner.stop()
+        else:
+            runner.abort()
+
+    handler = gevent.signal_handler(signal.SIGINT, interrupted)
+    ticker = every_second(runner, _progress_printer(sys.stderr)) if show_progress else None
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    cpu_before = time.process_time()
+    background = gevent.spawn(timeline.run, time.perf_counter()) if timeline else None
+    try:
+        ended_s = runner.run()
+    finally:
+        handler.cancel()
+        if ticker is not None:
+            ticker.kill()
+            sys.stderr.write("\n")
+        if background is not None:
+            background.kill()
+        heal_error = timeline.heal_all() if timeline is not None else None
+    if heal_error:
+        print(f"loadtest: could not heal the faults: {heal_error}", file=sys.stderr)  # noqa: T201
+    info = RunInfo(
+        target=setup.target.url,
+        mode="open" if isinstance(scenario.load, OpenLoop) else "closed",
+        load=_describe_load(scenario.load),
+        warmup_s=scenario.warmup_s,
+        duration_s=scenario.duration_s,
+        ended_s=round(ended_s, 3),
+        partial=runner.stopped_early,
+        scenario=scenario.name,
+        mix=dict(scenario.mix),
+        seed=setup.seed,
+        started_at=started_at,
+        cpu_s=round(time.process_time() - cpu_before, 3),
+        max_inflight=setup.max_inflight,
+        faults=tuple(timeline.applied) if timeline is not None else (),
+    )
+    return build_report(recorder, info), runner.stopped_early
+
+
+def _bounded(
+    given: float | None, scenario: float | None, default: float, flag: str, low: float, high: float
+) -> float:
+    value = given if given is not None else scenario if scenario is not None else default
+    if not low <= value <= high:
+        raise UsageError(f"{flag} must be from {low:g} to {high:g}")
+    return value
+
+
+def _describe_load(load: Any) -> str:
+    from orchestrator.loadtest.schedule import OpenLoop
+
+    if not isinstance(load, OpenLoop):
+        return f"closed loop, {load.concurrency} users"
+    if len(load.steps) == 1:
+        return f"open loop {load.steps[0].rate:g} req/s"
+    steps = ", ".join(f"{step.rate:g}@{step.at_s:g}s" for step in load.steps)
+    return f"open loop steps {steps} req/s"
+
+
+def _progress_printer(stream: TextIO) -> Callable[[Any], None]:
+    def show(progress: Any) -> None:
+        label = "warmup" if progress.warming_up else f"p99 {progress.p99_ms:.1f} ms"
+        stream.write(
+            f"\r{progress.elapsed_s:6.1f} s  {progress.rate:7.1f} req/s  "
+            f"errors {progress.errors}  unsent {progress.not_sent}  "
+            f"in flight {progress.inflight}  {label}   "
+        )
+        stream.flush()
+
+    return show

@@ -1,0 +1,249 @@
+"""The report of a run: a JSON-able dict built from a ``Recorder``, and its text tables.
+
+Everything printed is rendered from the same dict ``--json`` writes, so the tables, the
+JSON and the plot can never disagree. Latencies are milliseconds from the scheduled send
+time (open loop) or the actual send time (closed loop), over every request that was sent,
+failures included; ``unsent`` counts requests the generator itself could not send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orchestrator.loadtest.histogram import PERCENTILES
+from orchestrator.loadtest.phase import Phase
+from orchestrator.loadtest.stats import Cell, Recorder
+
+__all__ = ["AppliedFault", "RunInfo", "build_report", "render_tables"]
+
+REPORT_VERSION = 1
+#: A generator that sends its p99 request later than this has been the bottleneck.
+LAG_WARNING_MS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedFault:
+    """A fault-timeline event as it happened: when planned, when done, and whether it worked."""
+
+    at_s: float
+    applied_s: float | None
+    service: str | None
+    fault: Mapping[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """How the run was configured and how it ended."""
+
+    target: str
+    mode: str
+    load: str
+    warmup_s: float
+    duration_s: float
+    ended_s: float
+    partial: bool
+    scenario: str | None
+    mix: Mapping[str, float]
+    seed: int
+    started_at: str
+    cpu_s: float
+    max_inflight: int
+    faults: Sequence[AppliedFault] = field(default_factory=tuple)
+
+
+def _cell_json(cell: Cell, duration_s: float) -> dict[str, Any]:
+    return {
+        "count": cell.count,
+        "sent": cell.sent,
+        "not_sent": cell.not_sent,
+        "responses": cell.responses,
+        "rate": round(cell.responses / duration_s, 2) if duration_s > 0 else 0.0,
+        "status": dict(sorted(cell.statuses.items())),
+        "failures": dict(sorted(cell.failures.items())),
+        "degraded": cell.degraded,
+        "degraded_by": dict(cell.degraded_by.most_common()),
+        "latency_ms": cell.latency.summary_ms(),
+        "histogram": cell.latency.encode(),
+    }
+
+
+def _clipped(phase: Phase, ended_s: float) -> float:
+    return max(0.0, min(phase.end_s, ended_s) - phase.start_s)
+
+
+def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
+    """The full report as plain JSON types."""
+    phases = list(recorder.phases)
+    measured_s = max(0.0, info.ended_s - info.warmup_s)
+    endpoints = sorted({endpoint for _, endpoint in recorder.cells}, key=_endpoint_order)
+    per_endpoint: dict[str, Any] = {}
+    overall_phases: list[Cell] = [Cell() for _ in phases]
+    for endpoint in endpoints:
+        total = Cell()
+        by_phase: dict[str, Any] = {}
+        for index, phase in enumerate(phases):
+            cell = recorder.cells.get((index, endpoint), Cell())
+            total.merge(cell)
+            overall_phases[index].merge(cell)
+            by_phase[phase.name] = _cell_json(cell, _clipped(phase, info.ended_s))
+        per_endpoint[endpoint] = {"total": _cell_json(total, measured_s), "phases": by_phase}
+    overall = Cell()
+    for cell in overall_phases:
+        overall.merge(cell)
+    lag = recorder.send_lag.summary_ms()
+    return {
+        "version": REPORT_VERSION,
+        "run": {key: value for key, value in asdict(info).items() if key != "faults"},
+        "generator": {
+            "send_lag_ms": {key: lag[key] for key in ("p50", "p99", "max")},
+            "not_sent": recorder.not_sent_total,
+            "warmup_requests": recorder.warmup_requests,
+            "cpu_share": round(info.cpu_s / info.ended_s, 3) if info.ended_s > 0 else 0.0,
+        },
+        "phases": [
+            {"name": p.name, "start_s": p.start_s, "end_s": p.end_s, "faults": list(p.faults)}
+            for p in phases
+        ],
+        "faults": [asdict(applied) for applied in info.faults],
+        "error_samples": dict(sorted(recorder.samples.items())),
+        "endpoints": per_endpoint,
+        "all": {
+            "total": _cell_json(overall, measured_s),
+            "phases": {
+                phase.name: _cell_json(cell, _clipped(phase, info.ended_s))
+                for phase, cell in zip(phases, overall_phases, strict=True)
+            },
+        },
+        "series": [
+            {
+                "t": second,
+                "scheduled": bucket.scheduled,
+                "completed": bucket.completed,
+                "failed": bucket.failed,
+                "errors_5xx": bucket.errors_5xx,
+                "not_sent": bucket.not_sent,
+                "latency_ms": bucket.latency.summary_ms(),
+            }
+            for second, bucket in sorted(recorder.series.items())
+        ],
+    }
+
+
+_ORDER = ("home", "search", "title", "play", "heartbeat", "history", "plans", "signup")
+
+
+def _endpoint_order(name: str) -> tuple[int, str]:
+    return (_ORDER.index(name) if name in _ORDER else len(_ORDER), name)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+_COLUMNS = (
+    ("count", 7),
+    ("req/s", 7),
+    ("2xx", 6),
+    ("3xx", 4),
+    ("4xx", 5),
+    ("5xx", 6),
+    ("fail", 5),
+    ("unsent", 6),
+    ("degr", 6),
+    *((name, 8) for name, _ in PERCENTILES),
+    ("max", 8),
+)
+
+
+def _row(label: str, width: int, cell: Mapping[str, Any]) -> str:
+    status = cell["status"]
+    latency = cell["latency_ms"]
+    values = [
+        str(cell["count"]),
+        f"{cell['rate']:.1f}",
+        str(status.get("2xx", 0)),
+        str(status.get("3xx", 0)),
+        str(status.get("4xx", 0)),
+        str(status.get("5xx", 0) + status.get("other", 0)),
+        str(sum(cell["failures"].values())),
+        str(cell["not_sent"]),
+        str(cell["degraded"]),
+        *(f"{latency[name]:.1f}" for name, _ in PERCENTILES),
+        f"{latency['max']:.1f}",
+    ]
+    cells = "".join(f" {value:>{w}}" for value, (_, w) in zip(values, _COLUMNS, strict=True))
+    return f"{label:<{width}}{cells}"
+
+
+def _header(title: str, width: int) -> str:
+    return f"{title:<{width}}" + "".join(f" {name:>{w}}" for name, w in _COLUMNS)
+
+
+def render_tables(report: Mapping[str, Any]) -> str:
+    """The end-of-run tables: per endpoint over the whole run, then one phase table per
+    endpoint (and overall), then the generator's own health."""
+    run = report["run"]
+    lines: list[str] = []
+    measured = max(0.0, run["ended_s"] - run["warmup_s"])
+    partial = " - PARTIAL (interrupted)" if run["partial"] else ""
+    lines.append(
+        f"== {run['scenario'] or 'ad-hoc run'}: {run['load']} against {run['target']}, "
+        f"{measured:.1f} s measured after {run['warmup_s']:g} s warmup{partial}"
+    )
+    lines.append("latency in ms from the scheduled send time; fail = no HTTP response")
+    width = max(8, *(len(name) for name in report["endpoints"]))
+    lines.append(_header("endpoint", width))
+    for name, data in report["endpoints"].items():
+        lines.append(_row(name, width, data["total"]))
+    lines.append(_row("all", width, report["all"]["total"]))
+    phases = report["phases"]
+    if len(phases) > 1:
+        labels = [f"{p['name']} [{p['start_s']:g}-{p['end_s']:g} s)" for p in phases]
+        phase_width = max(len(label) for label in labels)
+        blocks = [*report["endpoints"].items(), ("all", report["all"])]
+        for name, data in blocks:
+            lines.append("")
+            lines.append(f"-- phases: {name}")
+            lines.append(_header("phase", phase_width))
+            for phase, label in zip(phases, labels, strict=True):
+                lines.append(_row(label, phase_width, data["phases"][phase["name"]]))
+    lines.extend(_notes(report))
+    return "\n".join(lines)
+
+
+def _notes(report: Mapping[str, Any]) -> list[str]:
+    lines = [""]
+    failures: dict[str, int] = {}
+    degraded: dict[str, int] = {}
+    for data in report["endpoints"].values():
+        for kind, count in data["total"]["failures"].items():
+            failures[kind] = failures.get(kind, 0) + count
+        for dependency, count in data["total"]["degraded_by"].items():
+            degraded[dependency] = degraded.get(dependency, 0) + count
+    if failures:
+        lines.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items())))
+    if degraded:
+        lines.append("degraded by: " + ", ".join(f"{k} {v}" for k, v in degraded.items()))
+    for key, detail in report["error_samples"].items():
+        lines.append(f"first {key}: {detail[:160]}")
+    for fault in report["faults"]:
+        what = "heal" if fault["fault"] is None else fault["fault"]
+        when = "FAILED" if fault["applied_s"] is None else f"applied at {fault['applied_s']:.3f} s"
+        error = f" ({fault['error']})" if fault["error"] else ""
+        lines.append(
+            f"fault at {fault['at_s']:g} s: {fault['service'] or 'all'} {what} {when}{error}"
+        )
+    generator = report["generator"]
+    lag = generator["send_lag_ms"]
+    lines.append(
+        f"generator: send lag p50 {lag['p50']:.2f} ms, p99 {lag['p99']:.2f} ms, "
+        f"max {lag['max']:.1f} ms; CPU {generator['cpu_share'] * 100:.0f}% of one core; "
+        f"unsent {generator['not_sent']}; warmup requests excluded {generator['warmup_requests']}"
+    )
+    if lag["p99"] > LAG_WARNING_MS or generator["not_sent"]:
+        lines.append(
+            "WARNING: the generator fell behind its schedule; latencies include its own "
+            "lateness and the offered load was lower than planned."
+        )
+    return lines

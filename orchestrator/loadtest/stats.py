@@ -1,0 +1,161 @@
+"""What happened to every request, bucketed by (phase, endpoint) and by second of the run.
+
+``Recorder`` is fed by the runner and knows nothing of sockets or clocks: each call passes
+offsets in seconds since the run started. Requests scheduled during warmup are counted
+apart and kept out of every result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from orchestrator.loadtest.histogram import LatencyHistogram
+from orchestrator.loadtest.phase import PhaseMap
+
+__all__ = ["Cell", "Recorder", "SecondBin", "status_class"]
+
+_MAX_SAMPLES = 40
+_SAMPLE_CHARS = 300
+
+
+def status_class(status: int) -> str:
+    """``2xx``, ``3xx``, ``4xx``, ``5xx`` (anything else is ``other``)."""
+    return f"{status // 100}xx" if 200 <= status < 600 else "other"  # noqa: PLR2004 - HTTP ranges
+
+
+@dataclass(slots=True)
+class Cell:
+    """The results of one endpoint in one phase (or merged over several)."""
+
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    statuses: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    not_sent: int = 0
+    degraded: int = 0
+    degraded_by: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def responses(self) -> int:
+        """Requests answered with any HTTP status."""
+        return sum(self.statuses.values())
+
+    @property
+    def sent(self) -> int:
+        """Requests that went on the wire (answered or failed)."""
+        return self.responses + sum(self.failures.values())
+
+    @property
+    def count(self) -> int:
+        """Requests scheduled: sent, plus those the generator could not send."""
+        return self.sent + self.not_sent
+
+    def merge(self, other: Cell) -> None:
+        """Add ``other``'s results into this cell."""
+        self.latency.merge(other.latency)
+        self.statuses.update(other.statuses)
+        self.failures.update(other.failures)
+        self.not_sent += other.not_sent
+        self.degraded += other.degraded
+        self.degraded_by.update(other.degraded_by)
+
+
+@dataclass(slots=True)
+class SecondBin:
+    """One second of the run: latency of the requests scheduled in it, and what completed."""
+
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    scheduled: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors_5xx: int = 0
+    not_sent: int = 0
+
+
+class Recorder:
+    """Accumulates outcomes; read ``cells``, ``series`` and the generator's own figures."""
+
+    def __init__(self, phases: PhaseMap, warmup_s: float) -> None:
+        self.phases = phases
+        self.warmup_s = warmup_s
+        self.cells: dict[tuple[int, str], Cell] = {}
+        self.series: dict[int, SecondBin] = {}
+        self.send_lag = LatencyHistogram()
+        self.warmup_requests = 0
+        self.so_far = LatencyHistogram()
+        self.responses = 0
+        self.failures = 0
+        self.not_sent_total = 0
+        #: The first few error responses per endpoint and status: why, not just how many.
+        self.samples: dict[str, str] = {}
+
+    def _cell(self, endpoint: str, scheduled_s: float) -> Cell:
+        key = (self.phases.index(scheduled_s), endpoint)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = Cell()
+        return cell
+
+    def _bin(self, offset_s: float) -> SecondBin:
+        second = int(offset_s)
+        found = self.series.get(second)
+        if found is None:
+            found = self.series[second] = SecondBin()
+        return found
+
+    def record(
+        self,
+        endpoint: str,
+        scheduled_s: float,
+        done_s: float,
+        latency_s: float,
+        *,
+        status: int | None,
+        failure: str | None = None,
+        degraded: tuple[str, ...] = (),
+    ) -> None:
+        """One request that was sent: answered with ``status``, or failed with ``failure``."""
+        if scheduled_s < self.warmup_s:
+            self.warmup_requests += 1
+            return
+        cell = self._cell(endpoint, scheduled_s)
+        cell.latency.record(latency_s)
+        self.so_far.record(latency_s)
+        scheduled_bin = self._bin(scheduled_s)
+        scheduled_bin.latency.record(latency_s)
+        scheduled_bin.scheduled += 1
+        done_bin = self._bin(done_s)
+        if status is not None:
+            cell.statuses[status_class(status)] += 1
+            self.responses += 1
+            done_bin.completed += 1
+            if status >= 500:  # noqa: PLR2004 - server errors
+                done_bin.errors_5xx += 1
+        else:
+            cell.failures[failure or "unknown"] += 1
+            self.failures += 1
+            done_bin.failed += 1
+        if degraded:
+            cell.degraded += 1
+            cell.degraded_by.update(degraded)
+
+    def sample(self, endpoint: str, what: str, detail: str) -> None:
+        """Keep the first ``detail`` seen for an endpoint's error ``what`` (e.g. ``503``)."""
+        key = f"{endpoint} {what}"
+        if key not in self.samples and len(self.samples) < _MAX_SAMPLES:
+            self.samples[key] = detail[:_SAMPLE_CHARS]
+
+    def not_sent(self, endpoint: str, scheduled_s: float) -> None:
+        """A request the generator did not send: too many were already in flight."""
+        if scheduled_s < self.warmup_s:
+            self.warmup_requests += 1
+            return
+        self._cell(endpoint, scheduled_s).not_sent += 1
+        bucket = self._bin(scheduled_s)
+        bucket.scheduled += 1
+        bucket.not_sent += 1
+        self.not_sent_total += 1
+
+    def sent_late(self, lag_s: float) -> None:
+        """How late the generator put a request on the wire after its scheduled time."""
+        self.send_lag.record(lag_s)
