@@ -253,10 +253,14 @@ def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[s
     from orchestrator.loadtest.stats import Recorder
 
     scenario = setup.scenario
-    recorder = Recorder(
-        PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s),
-        scenario.warmup_s,
-    )
+    load = scenario.load
+    if not scenario.faults and isinstance(load, OpenLoop) and len(load.steps) > 1:
+        # A rate ramp without faults: each offered rate is a phase of its own.
+        steps = [(step.at_s, step.rate) for step in load.steps]
+        phases = PhaseMap.from_steps(steps, scenario.warmup_s, scenario.end_s)
+    else:
+        phases = PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s)
+    recorder = Recorder(phases, scenario.warmup_s)
     plan = RunPlan(
         scenario.load,
         scenario.warmup_s,

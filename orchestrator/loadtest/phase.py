@@ -102,6 +102,20 @@ class PhaseMap:
             cursor, state = at_s, after
         return cls(_unique(phases))
 
+    @classmethod
+    def from_steps(
+        cls, steps: Sequence[tuple[float, float]], start_s: float, end_s: float
+    ) -> PhaseMap:
+        """One phase per rate step (``(at_s, rate)`` pairs) inside ``[start_s, end_s)``: how
+        the service holds up at each offered load."""
+        cuts = [(max(at, start_s), rate) for at, rate in steps if at < end_s]
+        cuts = [cut for i, cut in enumerate(cuts) if i + 1 == len(cuts) or cuts[i + 1][0] > cut[0]]
+        phases = [
+            Phase(f"{rate:g} req/s", at, cuts[i + 1][0] if i + 1 < len(cuts) else end_s)
+            for i, (at, rate) in enumerate(cuts)
+        ]
+        return cls(_unique(phases))
+
     def index(self, offset_s: float) -> int:
         """The phase index ``offset_s`` falls in (offsets past the end go to the last)."""
         return max(0, bisect.bisect_right(self._starts, offset_s) - 1)

@@ -169,8 +169,10 @@ class Runner:
             if self.stopping or self.issued >= self.plan.max_requests:
                 return
             delay = self.start + offset - self._clock()
-            if delay > 0 and self._wait(delay):
-                return  # stopped while waiting
+            if delay > 0:
+                self._wait(delay)
+                if self.stopping:
+                    return
             self.issued += 1
             request = self._next_request()
             if self.inflight >= self.plan.max_inflight:
@@ -196,9 +198,8 @@ class Runner:
                 self._one(self._next_request(), now - self.start, now, open_loop=False)
 
         users = [self._group.spawn(user) for _ in range(load.concurrency)]
-        while not self.stopping and not all(u.dead for u in users):
-            # Wake at least once a second: the stop event ends the wait early anyway.
-            self._wait(min(1.0, max(0.0, end - self._clock())) or 0.01)
+        # Users end by themselves at the end, the request cap or stop(); abort() kills them.
+        gevent.joinall(users)
 
     def _drain(self) -> None:
         if not self._group.join(timeout=self.plan.drain_s):
