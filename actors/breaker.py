@@ -1,0 +1,242 @@
+"""Circuit breaker: Hystrix-style tripping over the ``circuitbreaker`` package's states.
+
+States are the package's (``closed``, ``open``, ``half_open``), with Hystrix's rules:
+
+- closed: every call passes. After a failure, if the rolling window (``window_ms``, in
+  buckets) holds at least ``request_volume`` calls of which at least ``error_percent`` %
+  failed, the breaker opens.
+- open: every call is refused (the caller short-circuits) for ``open_ms``; then half-open.
+- half-open: exactly one call, the probe, passes; the others are refused. The probe holds a
+  lease of ``probe_lease_s``: its success closes the breaker (with an empty window), its
+  failure reopens it, and a probe whose result never comes back (its actor restarted, its
+  greenlet was killed) reopens it when the lease expires, so half-open can never wedge.
+
+Only results with a health verdict feed it: the caller maps timeouts and ``counts_as_failure``
+errors to ``FAILURE``, bad requests (4xx but 408/429) to ``NEUTRAL``, and never records
+rejections or short-circuits (those calls never reached the backend).
+
+Why not the package's ``CircuitBreaker`` class itself: it counts consecutive failures and
+resets on any success (no error percentage, no window, no minimum volume), reads
+``time.monotonic`` directly (no injectable clock), lets every caller through when half-open,
+registers each breaker in a process-global monitor, and only wraps a synchronous function
+call, while here a call is admitted in an actor and its result comes back later in a
+message. So this module keeps the package's state vocabulary and implements the rules.
+
+A plain class with no locking: it belongs to one backend and is used from that backend
+actor's greenlet (gevent never preempts in the middle of a method that does no I/O).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import circuitbreaker
+
+from actors.rolling import DEFAULT_BUCKETS, RollingCounts
+from backends.specs import BreakerSettings
+
+log = logging.getLogger(__name__)
+
+CLOSED: Final[str] = circuitbreaker.STATE_CLOSED
+OPEN: Final[str] = circuitbreaker.STATE_OPEN
+HALF_OPEN: Final[str] = circuitbreaker.STATE_HALF_OPEN
+
+#: The ticket handed out while forced closed: its results are never recorded. Real tickets
+#: are epochs, which start at 0 and only grow.
+FORCED_TICKET: Final = -1
+
+_MS_PER_S = 1000.0
+_PERCENT = 100.0
+
+#: Told ``(old_state, new_state)`` after every change of the state callers see.
+StateListener = Callable[[str, str], None]
+
+
+class Verdict(enum.Enum):
+    """What one finished call says about the backend's health."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    #: Neither (a bad request): not counted; a probe with this verdict just frees its slot.
+    NEUTRAL = "neutral"
+
+
+class Override(enum.Enum):
+    """An operator's forced state; ``CircuitBreaker.force(None)`` returns to automatic."""
+
+    FORCE_OPEN = "force_open"
+    FORCE_CLOSED = "force_closed"
+
+
+class CircuitBreaker:
+    """One backend's breaker; see the module docstring for the rules.
+
+    ``acquire`` returns a ticket (or ``None``: refuse the call); the same ticket goes back in
+    ``record`` with the call's verdict, or in ``release`` if the call never reached the
+    backend. Tickets are epochs: every state change starts a new one, so a result that comes
+    back after the state changed (a call from before the breaker opened, an expired probe)
+    is ignored instead of being counted against the new state.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_epoch",
+        "_error_percent",
+        "_forced",
+        "_on_change",
+        "_open_s",
+        "_opened_at",
+        "_probe_lease_s",
+        "_probe_until",
+        "_request_volume",
+        "_state",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        settings: BreakerSettings,
+        *,
+        probe_lease_s: float,
+        clock: Callable[[], float],
+        on_change: StateListener | None = None,
+        buckets: int = DEFAULT_BUCKETS,
+    ) -> None:
+        if probe_lease_s <= 0:
+            raise ValueError("probe_lease_s must be > 0")
+        self._request_volume = settings.request_volume
+        self._error_percent = settings.error_percent
+        self._open_s = settings.open_ms / _MS_PER_S
+        self._probe_lease_s = probe_lease_s
+        self._clock = clock
+        self._on_change = on_change
+        self._window = RollingCounts(settings.window_ms / _MS_PER_S, clock, buckets)
+        self._state = CLOSED
+        self._epoch = 0
+        self._opened_at = 0.0
+        self._probe_until: float | None = None
+        self._forced: Override | None = None
+
+    @property
+    def state(self) -> str:
+        """The state callers see now: ``CLOSED``, ``OPEN`` or ``HALF_OPEN``."""
+        if self._forced is not None:
+            return OPEN if self._forced is Override.FORCE_OPEN else CLOSED
+        self._refresh()
+        return self._state
+
+    @property
+    def forced(self) -> Override | None:
+        """The operator's override in force, if any."""
+        return self._forced
+
+    def window(self) -> tuple[int, int]:
+        """``(calls, failures)`` counted in the rolling window (closed state only)."""
+        return self._window.totals()
+
+    def acquire(self) -> int | None:
+        """A ticket to call the backend now, or ``None``: refuse the call (short-circuit)."""
+        if self._forced is not None:
+            return FORCED_TICKET if self._forced is Override.FORCE_CLOSED else None
+        if self._state == CLOSED:  # the hot path: nothing expires while closed
+            return self._epoch
+        self._refresh()
+        if self._state == HALF_OPEN and self._probe_until is None:
+            self._probe_until = self._clock() + self._probe_lease_s
+            return self._epoch
+        return None
+
+    def valid(self, ticket: int) -> bool:
+        """Whether ``ticket`` still belongs to the current state (a queued call re-checks)."""
+        if self._forced is not None:
+            return ticket == FORCED_TICKET
+        self._refresh()
+        return ticket == self._epoch
+
+    def release(self, ticket: int) -> None:
+        """The call holding ``ticket`` never reached the backend: a probe frees its slot."""
+        if ticket == self._epoch and self._state == HALF_OPEN and self._forced is None:
+            self._probe_until = None
+
+    def record(self, ticket: int, verdict: Verdict) -> None:
+        """Count the result of the call that held ``ticket``; may open or close the breaker."""
+        if ticket != self._epoch or self._forced is not None:
+            return  # issued under another state (or forced): says nothing about this one
+        if self._state == CLOSED:
+            if verdict is Verdict.SUCCESS:
+                self._window.add(1, 0)
+            elif verdict is Verdict.FAILURE:
+                self._window.add(1, 1)
+                calls, failures = self._window.totals()
+                if (
+                    calls >= self._request_volume
+                    and failures * _PERCENT >= self._error_percent * calls
+                ):
+                    self._open(self._clock())
+            return
+        self._refresh()
+        if ticket != self._epoch or self._state != HALF_OPEN:
+            return  # the probe's lease expired before its result came back
+        if verdict is Verdict.SUCCESS:
+            self._window.clear()
+            self._change(CLOSED)
+        elif verdict is Verdict.FAILURE:
+            self._open(self._clock())
+        else:
+            self._probe_until = None
+
+    def force(self, override: Override | None) -> None:
+        """Force the breaker open or closed (operators), or return to automatic with ``None``.
+
+        While forced, nothing is recorded; returning to automatic starts closed with an
+        empty window, as if the backend were new.
+        """
+        before = self.state
+        self._forced = override
+        self._epoch += 1  # calls admitted under the old regime must not count under the new
+        if override is None:
+            self._state = CLOSED
+            self._probe_until = None
+            self._window.clear()
+        self._notify(before, self.state)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Apply the changes that time alone makes: open -> half-open, expired probe -> open."""
+        now = self._clock()
+        while True:
+            if self._state == OPEN and now >= self._opened_at + self._open_s:
+                self._probe_until = None
+                self._change(HALF_OPEN)
+            elif (
+                self._state == HALF_OPEN
+                and self._probe_until is not None
+                and now >= self._probe_until
+            ):
+                # An abandoned probe counts as a failure from the moment its lease ended.
+                self._open(self._probe_until)
+            else:
+                return
+
+    def _open(self, at: float) -> None:
+        self._opened_at = at
+        self._probe_until = None
+        self._change(OPEN)
+
+    def _change(self, state: str) -> None:
+        before, self._state = self._state, state
+        self._epoch += 1
+        self._notify(before, state)
+
+    def _notify(self, before: str, after: str) -> None:
+        if self._on_change is None or before == after:
+            return
+        try:
+            self._on_change(before, after)
+        except Exception:
+            # Reporting must never undo or block a state change (nor crash the actor).
+            log.exception("breaker state listener failed")
