@@ -214,11 +214,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     setup = _prepare(args)
     client = HttpClient(setup.target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight)
     try:
-        client.request("GET", "/healthz")
-    except RequestError as exc:
-        print(f"loadtest: {setup.target.url} does not answer: {exc}", file=sys.stderr)  # noqa: T201
-        return _UNREACHABLE
-    try:
+        try:
+            client.request("GET", "/healthz")
+        except RequestError as exc:
+            print(f"loadtest: {setup.target.url} does not answer: {exc}", file=sys.stderr)  # noqa: T201
+            return _UNREACHABLE
         report, partial = _execute(setup, client, show_progress=_wants_progress(args))
     finally:
         client.close()
@@ -240,27 +240,31 @@ def _wants_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not args.no_progress
 
 
+def _phases(scenario: Any) -> Any:
+    from orchestrator.loadtest.phase import PhaseMap
+    from orchestrator.loadtest.schedule import OpenLoop
+
+    load = scenario.load
+    if not scenario.faults and isinstance(load, OpenLoop) and len(load.steps) > 1:
+        # A rate ramp without faults: each offered rate is a phase of its own.
+        steps = [(step.at_s, step.rate) for step in load.steps]
+        return PhaseMap.from_steps(steps, scenario.warmup_s, scenario.end_s)
+    return PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s)
+
+
 def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[str, Any], bool]:
     """Run the load and the fault timeline; heal the faults whatever happens."""
     import gevent
 
     from orchestrator.loadtest.client import HttpClient
     from orchestrator.loadtest.faults import FaultTimeline
-    from orchestrator.loadtest.phase import PhaseMap
     from orchestrator.loadtest.report import RunInfo, build_report
     from orchestrator.loadtest.runner import Runner, RunPlan, every_second
     from orchestrator.loadtest.schedule import OpenLoop
     from orchestrator.loadtest.stats import Recorder
 
     scenario = setup.scenario
-    load = scenario.load
-    if not scenario.faults and isinstance(load, OpenLoop) and len(load.steps) > 1:
-        # A rate ramp without faults: each offered rate is a phase of its own.
-        steps = [(step.at_s, step.rate) for step in load.steps]
-        phases = PhaseMap.from_steps(steps, scenario.warmup_s, scenario.end_s)
-    else:
-        phases = PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s)
-    recorder = Recorder(phases, scenario.warmup_s)
+    recorder = Recorder(_phases(scenario), scenario.warmup_s)
     plan = RunPlan(
         scenario.load,
         scenario.warmup_s,
@@ -302,7 +306,10 @@ def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[s
             sys.stderr.write("\n")
         if background is not None:
             background.kill()
-        heal_error = timeline.heal_all() if timeline is not None else None
+        heal_error = None
+        if timeline is not None:
+            heal_error = timeline.heal_all()
+            timeline.admin.close()
     if heal_error:
         print(f"loadtest: could not heal the faults: {heal_error}", file=sys.stderr)  # noqa: T201
     info = RunInfo(

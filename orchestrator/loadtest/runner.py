@@ -171,7 +171,7 @@ class Runner:
             delay = self.start + offset - self._clock()
             if delay > 0:
                 self._wait(delay)
-                if self.stopping:
+                if self._stop.is_set():  # stopped while waiting
                     return
             self.issued += 1
             request = self._next_request()

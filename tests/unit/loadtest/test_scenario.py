@@ -56,6 +56,10 @@ def test_concurrency_makes_a_closed_loop():
     assert scenario.load == ClosedLoop(4)
 
 
+def _fault(**fields):
+    return {"load": LOAD, "faults": [fields]}
+
+
 @pytest.mark.parametrize(
     ("data", "key"),
     [
@@ -69,14 +73,14 @@ def test_concurrency_makes_a_closed_loop():
         ({"load": {"steps": [{"at_s": 0}], "duration_s": 1}}, "load.steps[0].rate"),
         ({"load": LOAD, "mix": {"homepage": 1}}, "mix.homepage"),
         ({"load": LOAD, "mix": {"home": 0}}, "mix"),
-        ({"load": LOAD, "faults": [{"service": "ratings", "hang": True}]}, "faults[0].at_s"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "service": "nope", "hang": True}]}, "faults[0].service"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "service": "ratings", "error_rate": 2}]}, "faults[0].error_rate"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "service": "ratings", "slow": 1}]}, "faults[0].slow"),
-        ({"load": LOAD, "faults": [{"at_s": 99, "service": "ratings", "hang": True}]}, "faults[0].at_s"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "service": "ratings"}]}, "faults[0]"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "hang": True}]}, "faults[0].service"),
-        ({"load": LOAD, "faults": [{"at_s": 1, "heal": True, "hang": True}]}, "faults[0]"),
+        (_fault(service="ratings", hang=True), "faults[0].at_s"),
+        (_fault(at_s=1, service="nope", hang=True), "faults[0].service"),
+        (_fault(at_s=1, service="ratings", error_rate=2), "faults[0].error_rate"),
+        (_fault(at_s=1, service="ratings", slow=1), "faults[0].slow"),
+        (_fault(at_s=99, service="ratings", hang=True), "faults[0].at_s"),
+        (_fault(at_s=1, service="ratings"), "faults[0]"),
+        (_fault(at_s=1, hang=True), "faults[0].service"),
+        (_fault(at_s=1, heal=True, hang=True), "faults[0]"),
     ],
 )  # fmt: skip
 def test_bad_scenarios_name_the_offending_key(data, key):

@@ -1,0 +1,100 @@
+"""bin/loadtest's main() against a real Frontdoor and simulated backends on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from backends.simulated import SimulatedBackends
+from orchestrator.config import load_settings
+from orchestrator.loadtest.cli import main
+from orchestrator.runtime import Frontdoor, rebase_specs
+from orchestrator.server import HttpServer
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = """
+description = "3 s: ratings fails half its calls from 1.5 s to 2.5 s"
+[load]
+rate = 40
+duration_s = 2.5
+warmup_s = 0.5
+timeout_s = 5
+[mix]
+home = 6
+search = 1
+title = 1
+play = 1
+heartbeat = 1
+[[faults]]
+at_s = 1.5
+service = "ratings"
+error_rate = 0.5
+[[faults]]
+at_s = 2.5
+service = "ratings"
+heal = true
+"""
+
+
+@pytest.fixture(scope="module")
+def urls() -> Iterator[tuple[str, str]]:
+    """Simulated backends (no added latency) and Frontdoor on free loopback ports."""
+    backends = SimulatedBackends(latency_profile="none")
+    backends.start(host="127.0.0.1", port=0)
+    settings = load_settings(environ={})
+    specs = rebase_specs(settings.backend_specs(), settings.backends.base_url, backends.url)
+    server = HttpServer(Frontdoor.build(settings, specs), "127.0.0.1", 0, drain_s=5)
+    server.start()
+    try:
+        yield server.url, backends.url
+    finally:
+        server.stop()
+        backends.stop()
+
+
+def test_a_three_second_scenario_reports_every_request_by_phase(urls, tmp_path):
+    """120 scheduled requests, all answered, split into before / during / after the fault."""
+    target, backends = urls
+    scenario = tmp_path / "short.toml"
+    scenario.write_text(SCENARIO)
+    report_path, plot_path = tmp_path / "report.json", tmp_path / "report.png"
+    out = io.StringIO()
+    code = main(
+        [
+            "--scenario", str(scenario), "--target", target, "--backends", backends,
+            "--json", str(report_path), "--plot", str(plot_path), "--no-progress",
+        ],
+        out=out,
+    )  # fmt: skip
+    assert code == 0, out.getvalue()
+    report = json.loads(report_path.read_text())
+    assert [p["name"] for p in report["phases"]] == [
+        "before",
+        "ratings 50% errors",
+        "after ratings 50% errors",
+    ]
+    total = report["all"]["total"]
+    assert report["generator"]["warmup_requests"] == 20
+    assert total["count"] == 100
+    assert total["responses"] + total["not_sent"] + sum(total["failures"].values()) == 100
+    assert total["not_sent"] == 0
+    assert sum(phase["count"] for phase in report["all"]["phases"].values()) == total["count"]
+    assert set(report["endpoints"]) <= {"home", "search", "title", "play", "heartbeat"}
+    assert "home" in report["endpoints"]
+    assert total["status"].get("2xx", 0) >= 90
+    assert [f["applied_s"] is not None for f in report["faults"]] == [True, True]
+    assert len(report["series"]) >= 3
+    assert plot_path.read_bytes().startswith(b"\x89PNG")
+    printed = out.getvalue()
+    assert "-- phases: home" in printed
+    assert "ratings 50% errors [1.5-2.5 s)" in printed
+
+
+def test_a_remote_target_is_refused_before_anything_is_sent(capsys):
+    """Without --allow-remote a non-loopback target is a usage error (exit 2)."""
+    assert main(["--target", "http://192.0.2.1:8080", "--duration", "1"]) == 2
+    assert "allow-remote" in capsys.readouterr().err
