@@ -518,8 +518,10 @@ class RequestMetrics:
 
     Usage in the app: ``rm = metrics.request()``; after routing ``rm.endpoint(key)``;
     after the plan ran ``rm.steps(result.records)``; when the response status is known
-    ``rm.finish(status, latency_ms, degraded=bool(result.degraded))``. Every method is
-    O(stats) and never raises; ``finish`` sends at most once.
+    ``rm.finish(status, latency_ms, degraded=bool(result.degraded))``. A batch collects
+    each of its calls with ``rm.steps(...)`` and ``rm.endpoint_result(key, status, ...)``
+    and sends them all with the batch's own ``finish``. Every method is O(stats) and
+    never raises; ``finish`` sends at most once.
     """
 
     __slots__ = ("_counters", "_endpoint", "_metrics", "_timers", "finished")
@@ -534,10 +536,15 @@ class RequestMetrics:
 
     def endpoint(self, key: str) -> None:
         """The routed endpoint, by ``Endpoint.metric_name`` (``"{api}.{endpoint}"``)."""
-        names = self._metrics.names.endpoints.get(key)
-        if names is None:
-            self._metrics.unknown_names += 1
-        self._endpoint = names
+        self._endpoint = self._endpoint_names(key)
+
+    def endpoint_result(
+        self, key: str, status: int, latency_ms: float, *, degraded: bool = False
+    ) -> None:
+        """One finished call of endpoint ``key`` that is not the request itself (a batch's)."""
+        names = self._endpoint_names(key)
+        if names is not None:
+            self._add_endpoint(names, status, latency_ms, degraded=degraded)
 
     def backend_call(self, backend: str, outcome: str, latency_ms: float | None = None) -> None:
         """One step's outcome on ``backend``; ``latency_ms`` for a call that ran."""
@@ -546,7 +553,7 @@ class RequestMetrics:
         if names is None or name is None:
             self._metrics.unknown_names += 1
             return
-        self._counters[name] = self._counters.get(name, 0) + 1
+        self._count(name)
         if latency_ms is not None and 0.0 <= latency_ms < math.inf:
             self._timers.append(Stat(StatKind.TIMER, names.latency, latency_ms))
 
@@ -567,19 +574,32 @@ class RequestMetrics:
         if self.finished:
             return
         self.finished = True
+        if self._endpoint is not None:
+            self._add_endpoint(self._endpoint, status, latency_ms, degraded=degraded)
         stats = [Stat(StatKind.COUNTER, name, n) for name, n in self._counters.items()]
         stats.extend(self._timers)
-        endpoint = self._endpoint
-        if endpoint is not None:
-            if 0.0 <= latency_ms < math.inf:
-                stats.append(Stat(StatKind.TIMER, endpoint.latency, latency_ms))
-            stats.append(Stat(StatKind.COUNTER, endpoint.status[status_class(status)], 1))
-            if degraded and status < _CLIENT_ERROR:
-                stats.append(Stat(StatKind.COUNTER, endpoint.degraded, 1))
-            if status >= _SERVER_ERROR:
-                stats.append(Stat(StatKind.COUNTER, endpoint.team_errors, 1))
         if stats:
             self._metrics.sink.send(stats)
+
+    def _endpoint_names(self, key: str) -> EndpointNames | None:
+        names = self._metrics.names.endpoints.get(key)
+        if names is None:
+            self._metrics.unknown_names += 1
+        return names
+
+    def _count(self, name: str) -> None:
+        self._counters[name] = self._counters.get(name, 0) + 1
+
+    def _add_endpoint(
+        self, names: EndpointNames, status: int, latency_ms: float, *, degraded: bool
+    ) -> None:
+        if 0.0 <= latency_ms < math.inf:
+            self._timers.append(Stat(StatKind.TIMER, names.latency, latency_ms))
+        self._count(names.status[status_class(status)])
+        if degraded and status < _CLIENT_ERROR:
+            self._count(names.degraded)
+        if status >= _SERVER_ERROR:
+            self._count(names.team_errors)
 
 
 def _call_latency_ms(record: StepRecord) -> float | None:

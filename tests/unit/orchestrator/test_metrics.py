@@ -286,6 +286,27 @@ def test_finish_sends_once(metrics, sink):
     assert sink.counters() == {"fd.endpoint.discovery.home.status.2xx": 1}
 
 
+def test_a_batch_sends_its_calls_in_one_batch(metrics, sink):
+    """Each call of a batch adds its endpoint's stats; the batch's finish sends them once."""
+    batch = metrics.request()
+    batch.steps([record("catalog", "success", ms=10)])
+    batch.endpoint_result("discovery.home", 200, 12.0)
+    batch.endpoint_result("nonmember.plans", 504, 800.0)
+    batch.endpoint_result("discovery.home", 200, 14.0, degraded=True)
+    batch.endpoint_result("no.such", 200, 1.0)
+    batch.finish(200, 820.0)  # the batch itself is no endpoint
+    assert len(sink.batches) == 1
+    assert sink.counters() == {
+        "fd.backend.catalog.success": 1,
+        "fd.endpoint.discovery.home.status.2xx": 2,
+        "fd.endpoint.discovery.home.degraded": 1,
+        "fd.endpoint.nonmember.plans.status.5xx": 1,
+        "fd.team.growth.errors": 1,
+    }
+    assert sink.timers()["fd.endpoint.discovery.home.latency"] == [12.0, 14.0]
+    assert metrics.unknown_names == 1
+
+
 def test_nonsense_latencies_are_not_sent(metrics, sink):
     """A negative or infinite latency (a clock glitch) is dropped, the counters stay."""
     request = metrics.request()
@@ -311,9 +332,9 @@ def test_statsd_sink_packs_a_request_into_one_datagram(metrics, udp_receiver):
     lines = udp_receiver.recv(65_536).decode("ascii").split("\n")
     assert lines == [
         "fd.backend.catalog.success:1|c",
+        "fd.endpoint.discovery.home.status.2xx:1|c",
         "fd.backend.catalog.latency:20.000000|ms",
         "fd.endpoint.discovery.home.latency:25.000000|ms",
-        "fd.endpoint.discovery.home.status.2xx:1|c",
     ]
     assert (sink.sent_packets, sink.send_errors) == (1, 0)
     sink.close()
