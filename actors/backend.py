@@ -1,11 +1,15 @@
-"""BackendActor: the long-lived actor that bulkheads one microservice.
+"""BackendActor: the long-lived actor that guards one microservice.
 
-Takes: ``Call`` (from request supervisors), ``_Done`` (from its own call greenlets).
+Takes: ``Call`` (from request supervisors, through ``submit``), ``_Done`` (from its own
+attempt greenlets).
 Sends: exactly one ``Reply`` per ``Call`` to ``Call.reply_to``.
-Owns: the bulkhead (running / waiting calls) and the in-flight table. The breaker,
-last-good cache and counters live in ``BackendState``, which outlives a restart.
-Never does: I/O in its mailbox loop. Each admitted call runs in its own greenlet, so a
-hanging call never delays the next message; an actor handler does O(1) work.
+Owns: the bulkhead (running / waiting calls) and the in-flight table. The breaker, retry
+budget, last-good cache, reservation count and counters live in ``BackendState``, which
+outlives a restart.
+Never does: I/O or waiting in its mailbox loop. Each attempt runs in its own greenlet (a
+retry's backoff too), so a hanging call never delays the next message; every handler does
+O(1) work. The order for a call is: deadline, breaker (open: short-circuit), bulkhead,
+attempt; after each attempt: record it in the breaker, then retry or reply.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,14 +27,21 @@ import gevent
 import gevent.pool
 import pykka
 
+from actors.breaker import CLOSED, CircuitBreaker, StateListener, Verdict
 from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
+from actors.retry import Retrier, RetryBudget, RetryPolicy
 from backends.errors import BackendError, BackendTimeoutError
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest
 
 log = logging.getLogger(__name__)
+
+#: A probe's lease outlasts its one attempt (bounded by the backend timeout) by this much,
+#: so only a probe whose result is really lost (not merely late in the mailbox) expires.
+PROBE_LEASE_GRACE_S = 1.0
+_MS_PER_S = 1000.0
 
 
 class UnknownMessageError(TypeError):
@@ -46,32 +58,119 @@ class BackendCaller(Protocol):
 
 @dataclass(slots=True)
 class BackendState:
-    """What survives a restart of the backend's actor: a fact about the backend, not the actor."""
+    """What survives a restart of the backend's actor: facts about the backend, not the actor.
+
+    ``outstanding`` counts calls reserved by ``submit`` and not yet answered (in the
+    mailbox, waiting or running): at most ``capacity``, so the unbounded pykka inbox never
+    holds more than that many calls for this backend.
+    """
 
     spec: BackendSpec
     client: BackendCaller
     last_good: LastGoodCache
+    breaker: CircuitBreaker
+    retrier: Retrier
     counts: dict[str, int] = field(default_factory=dict)
+    outstanding: int = 0
     #: Gauges published by the live actor after every change (read by the system).
     inflight: int = 0
     queued: int = 0
 
+    @classmethod
+    def create(
+        cls,
+        spec: BackendSpec,
+        client: BackendCaller,
+        *,
+        last_good: LastGoodCache,
+        clock: Callable[[], float],
+        rng: random.Random,
+        on_breaker_change: StateListener | None = None,
+    ) -> BackendState:
+        """The state of a backend that has not been called yet (breaker closed)."""
+        breaker = CircuitBreaker(
+            spec.breaker,
+            # A probe is never retried, so one attempt bounds it.
+            probe_lease_s=spec.timeout_ms / _MS_PER_S + PROBE_LEASE_GRACE_S,
+            clock=clock,
+            on_change=on_breaker_change,
+        )
+        retrier = Retrier(
+            RetryPolicy.from_settings(spec.retry), RetryBudget(spec.retry, clock), rng
+        )
+        return cls(spec, client, last_good, breaker, retrier)
+
+    @property
+    def capacity(self) -> int:
+        """Most calls outstanding at once: the bulkhead's running plus waiting places."""
+        return self.spec.max_concurrent + self.spec.max_queue
+
     def count(self, name: str, amount: int = 1) -> None:
-        """Add to a named counter (outcomes, ``expired``, ``restarts``)."""
+        """Add to a named counter (outcomes, ``expired``, ``retries``, ``restarts``...)."""
         self.counts[name] = self.counts.get(name, 0) + amount
+
+    def reserve(self) -> bool:
+        """Take a place for one more call, if any is left (no yield: check and take are one)."""
+        if self.outstanding >= self.capacity:
+            return False
+        self.outstanding += 1
+        return True
+
+    def release(self) -> None:
+        """Give back the place of a call that has been answered."""
+        self.outstanding -= 1
+
+    def failed_reply(self, call: Call, outcome: Outcome, error: str, at: float) -> Reply:
+        """A reply that made no attempt, with the call's last good value when it keeps one."""
+        return _with_last_good(
+            self, call, Reply(call.call_id, self.spec.name, outcome, None, error, at, at, 0)
+        )
+
+
+def submit(state: BackendState, ref: pykka.ActorRef[Any], call: Call, now: float) -> Reply | None:
+    """Admit ``call`` and tell it to the backend's actor, or reject it at once.
+
+    Returns ``None`` when the call was told (its reply will come as a message), else the
+    ``REJECTED`` reply to use now: the backend has ``capacity`` calls outstanding, or its
+    actor is dead (between a crash and its replacement). Nothing is queued for a rejected
+    call, which is what keeps the actor's mailbox bounded.
+    """
+    if not state.reserve():
+        state.count(Outcome.REJECTED.value)
+        return state.failed_reply(call, Outcome.REJECTED, "bulkhead full", now)
+    try:
+        ref.tell(call)
+    except pykka.ActorDeadError:
+        state.release()
+        state.count(Outcome.REJECTED.value)
+        return state.failed_reply(call, Outcome.REJECTED, "unavailable", now)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class _Done:
-    """A call greenlet finished; bookkeeping and the reply happen in the actor."""
+    """An attempt greenlet finished; the breaker, retries and the reply happen in the actor."""
 
     seq: int
-    reply: Reply
+    outcome: Outcome
+    value: Any
+    error: str
+    verdict: Verdict
+    #: Whether the failure is transient (another attempt may succeed).
+    retryable: bool
+    started_at: float
+    finished_at: float
 
 
 @dataclass(slots=True)
-class _InFlight:
+class _Held:
+    """A call this actor has admitted: waiting for a slot, or running (perhaps retrying)."""
+
     call: Call
+    #: The breaker ticket of the current attempt.
+    ticket: int
+    attempts: int = 0
+    started_at: float = 0.0
     greenlet: gevent.Greenlet | None = None
 
 
@@ -89,8 +188,9 @@ class BackendActor(pykka.ThreadingActor):
         self.name = state.spec.name
         self._clock = clock
         self._on_crash = on_crash
-        self._bulkhead: Bulkhead[Call] = Bulkhead(state.spec.max_concurrent, state.spec.max_queue)
-        self._inflight: dict[int, _InFlight] = {}
+        self._breaker = state.breaker
+        self._bulkhead: Bulkhead[_Held] = Bulkhead(state.spec.max_concurrent, state.spec.max_queue)
+        self._inflight: dict[int, _Held] = {}
         self._seq = itertools.count()
         self._greenlets = gevent.pool.Group()
 
@@ -108,7 +208,11 @@ class BackendActor(pykka.ThreadingActor):
         self.state.queued = self._bulkhead.queued
 
     def on_stop(self) -> None:
-        """Shutting down: every call still held gets a rejection now, not at its deadline."""
+        """Shutting down: every call held or still in the mailbox is rejected now.
+
+        pykka drops the tells left in a stopped actor's inbox without a word, which would
+        leave their requests waiting for their deadline and their places reserved.
+        """
         self._fail_everything(Outcome.REJECTED, "backend stopping")
 
     def on_failure(
@@ -118,14 +222,14 @@ class BackendActor(pykka.ThreadingActor):
         traceback: TracebackType | None,
     ) -> None:
         """Crashed: fail held calls fast (also those still in the mailbox), then ask for a
-        replacement. pykka has already marked this actor dead, so no new call can arrive."""
+        replacement. pykka has already marked this actor dead, so no new call can arrive.
+
+        The breaker is not told about calls failed here: they say nothing about the
+        backend. A probe among them is abandoned, and its lease reopens the breaker.
+        """
         del exception_type, exception_value, traceback
         self.state.count("crashes")
         self._fail_everything(Outcome.FAILURE, "backend actor restarted")
-        while not self.actor_inbox.empty():
-            envelope = self.actor_inbox.get()  # cannot block: not empty, we are its only reader
-            if isinstance(envelope.message, Call):
-                self._reply_now(envelope.message, Outcome.FAILURE, "backend actor restarted")
         self._on_crash(self.name, self.actor_ref)
 
     # -- handlers -------------------------------------------------------------------------
@@ -136,49 +240,105 @@ class BackendActor(pykka.ThreadingActor):
             self.state.count("expired")
             self._reply_now(call, Outcome.TIMEOUT, "deadline passed before start")
             return
-        admission = self._bulkhead.admit(call)
+        ticket = self._breaker.acquire()
+        if ticket is None:
+            self._reply_now(call, Outcome.SHORT_CIRCUITED, "circuit open")
+            return
+        held = _Held(call, ticket)
+        admission = self._bulkhead.admit(held)
         if admission is Admission.RUN:
-            self._start(call)
+            self._start(held)
         elif admission is Admission.REJECT:
+            # Unreachable through submit (it reserves no more than the bulkhead holds);
+            # kept so that a call told directly still cannot queue without bound.
+            self._breaker.release(ticket)
             self._reply_now(call, Outcome.REJECTED, "bulkhead full")
 
     def _handle_done(self, done: _Done) -> None:
-        held = self._inflight.pop(done.seq, None)
+        held = self._inflight.get(done.seq)
         if held is None:  # already failed by a stop; nothing more to say
             return
-        reply = done.reply
+        self._breaker.record(held.ticket, done.verdict)
+        if not done.outcome.ok and self._retry(done.seq, held, done):
+            return
+        del self._inflight[done.seq]
         call = held.call
-        self.state.count(reply.outcome.value)
+        self.state.count(done.outcome.value)
+        reply = Reply(
+            call.call_id,
+            self.name,
+            done.outcome,
+            done.value,
+            done.error,
+            started_at=held.started_at,
+            finished_at=done.finished_at,
+            attempts=held.attempts,
+        )
         if call.keep_last_good:
-            if reply.outcome.ok:
-                self.state.last_good.put(call.request.key(), reply.value)
+            if done.outcome.ok:
+                self.state.last_good.put(call.request.key(), done.value)
             else:
-                found, value = self.state.last_good.get(call.request.key())
-                if found:
-                    reply = _with_last_good(reply, value)
-        _tell(call.reply_to, reply)
+                reply = _with_last_good(self.state, call, reply)
+        self._answer(call, reply)
         self._start_next_waiting()
 
     # -- internals ------------------------------------------------------------------------
 
-    def _start(self, call: Call) -> None:
+    def _start(self, held: _Held) -> None:
         seq = next(self._seq)
-        held = _InFlight(call)
         self._inflight[seq] = held
-        held.greenlet = self._greenlets.spawn(self._execute, seq, call)
+        held.started_at = self._clock()
+        self.state.retrier.budget.record_call()
+        self._attempt(seq, held, 0.0)
+
+    def _attempt(self, seq: int, held: _Held, delay_s: float) -> None:
+        held.attempts += 1
+        held.greenlet = self._greenlets.spawn(self._execute, seq, held.call, delay_s)
+
+    def _retry(self, seq: int, held: _Held, done: _Done) -> bool:
+        """Start another attempt of a failed call if the retry rules allow; True if started."""
+        delay_s = self.state.retrier.delay_before_retry(
+            retryable=done.retryable and held.call.request.idempotent,
+            breaker_closed=self._breaker.state == CLOSED,
+            attempts=held.attempts,
+            now=self._clock(),
+            deadline=held.call.deadline,
+            last_attempt_s=done.finished_at - done.started_at,
+        )
+        if delay_s is None:
+            return False
+        ticket = self._breaker.acquire()
+        if ticket is None:  # pragma: no cover - closed a moment ago, nothing can open it
+            return False
+        held.ticket = ticket
+        self.state.count("retries")
+        self._attempt(seq, held, delay_s)
+        return True
 
     def _start_next_waiting(self) -> None:
-        while (call := self._bulkhead.release()) is not None:
-            if self._clock() < call.deadline:
-                self._start(call)
-                return
-            # It waited past its deadline: reject it; the loop passes its slot on.
-            self._reply_now(call, Outcome.REJECTED, "deadline passed while queued")
+        while (held := self._bulkhead.release()) is not None:
+            if self._clock() >= held.call.deadline:
+                # It waited past its deadline: reject it; the loop passes its slot on.
+                self._breaker.release(held.ticket)
+                self._reply_now(held.call, Outcome.REJECTED, "deadline passed while queued")
+                continue
+            if not self._breaker.valid(held.ticket):
+                # The breaker changed state while the call waited: ask again.
+                ticket = self._breaker.acquire()
+                if ticket is None:
+                    self._reply_now(held.call, Outcome.SHORT_CIRCUITED, "circuit open")
+                    continue
+                held.ticket = ticket
+            self._start(held)
+            return
 
-    def _execute(self, seq: int, call: Call) -> None:
-        """Runs in a pool greenlet, never in the actor: the only place that waits on I/O."""
+    def _execute(self, seq: int, call: Call, delay_s: float) -> None:
+        """Runs in a pool greenlet, never in the actor: the only place that waits."""
+        if delay_s > 0:
+            gevent.sleep(delay_s)  # a retry's backoff: the call keeps its bulkhead slot
         started = self._clock()
         outcome, value, error = Outcome.SUCCESS, None, ""
+        verdict, retryable = Verdict.SUCCESS, False
         try:
             value = self.state.client.call(
                 call.request, deadline=call.deadline, request_id=call.request_id
@@ -186,43 +346,51 @@ class BackendActor(pykka.ThreadingActor):
         except (BackendTimeoutError, gevent.Timeout):
             # gevent.Timeout is a BaseException: one escaping here would end this greenlet
             # without a reply; caught, it is just a timeout (defence in depth).
-            outcome, error = Outcome.TIMEOUT, "timeout"
+            outcome, error, verdict, retryable = Outcome.TIMEOUT, "timeout", Verdict.FAILURE, True
         except BackendError as exc:
-            outcome, error = Outcome.FAILURE, type(exc).__name__
+            outcome, error, retryable = Outcome.FAILURE, type(exc).__name__, exc.retryable
+            verdict = Verdict.FAILURE if exc.counts_as_failure else Verdict.NEUTRAL
         except Exception:  # a client bug must still produce a reply, and not kill anything
             log.exception("backend %s: unexpected client error", self.name)
-            outcome, error = Outcome.FAILURE, "internal"
-        reply = Reply(
-            call.call_id,
-            self.name,
-            outcome,
-            value,
-            error,
-            started_at=started,
-            finished_at=self._clock(),
-            attempts=1,
-        )
+            outcome, error, verdict = Outcome.FAILURE, "internal", Verdict.FAILURE
+        done = _Done(seq, outcome, value, error, verdict, retryable, started, self._clock())
         # If the actor stopped or crashed, it has already answered this call.
         with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Done(seq, reply))
+            self.actor_ref.tell(done)
+
+    def _answer(self, call: Call, reply: Reply) -> None:
+        """The one reply to ``call``: its place is given back as it goes."""
+        self.state.release()
+        _tell(call.reply_to, reply)
 
     def _reply_now(self, call: Call, outcome: Outcome, error: str) -> None:
         self.state.count(outcome.value)
-        now = self._clock()
-        _tell(call.reply_to, Reply(call.call_id, self.name, outcome, None, error, now, now, 0))
+        self._answer(call, self.state.failed_reply(call, outcome, error, self._clock()))
 
     def _fail_everything(self, outcome: Outcome, error: str) -> None:
         held = list(self._inflight.values())
         self._inflight.clear()
         for item in held:
             self._reply_now(item.call, outcome, error)
-        for call in self._bulkhead.drain():
-            self._reply_now(call, outcome, error)
+        for item in self._bulkhead.drain():
+            self._breaker.release(item.ticket)
+            self._reply_now(item.call, outcome, error)
         self._greenlets.kill(block=False)
+        # The actor is already marked dead, so the mailbox can only shrink: this ends.
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get()  # cannot block: not empty, we are its only reader
+            if isinstance(envelope.message, Call):
+                self._reply_now(envelope.message, outcome, error)
         self.state.inflight = self.state.queued = 0
 
 
-def _with_last_good(reply: Reply, value: Any) -> Reply:
+def _with_last_good(state: BackendState, call: Call, reply: Reply) -> Reply:
+    """``reply`` (a failure) with the last good value of the same call, if it keeps one."""
+    if not call.keep_last_good:
+        return reply
+    found, value = state.last_good.get(call.request.key())
+    if not found:
+        return reply
     return Reply(
         reply.call_id,
         reply.backend,

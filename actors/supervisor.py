@@ -20,7 +20,7 @@ import gevent
 import gevent.event
 import pykka
 
-from actors.messages import Call, DeadlineExpired, Outcome, Reply
+from actors.messages import Call, DeadlineExpired, Reply
 from actors.plan import FallbackKind, Plan, PlanRun, RunResult, RunStatus
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,11 @@ ANSWER_GRACE_S = 0.25
 
 
 class BackendDirectory(Protocol):
-    """Looks up the live actor of a backend (the actor system)."""
+    """Admits calls to the live actors of backends (the actor system)."""
 
-    def lookup(self, backend: str) -> pykka.ActorRef[Any]:
-        """The backend's current actor; ``KeyError`` if unknown."""
+    def submit(self, call: Call) -> Reply | None:
+        """Tell ``call`` to its backend's actor (``None``: a reply will come), or return
+        the rejection to use at once; never queues a call it rejects."""
         ...
 
 
@@ -110,15 +111,10 @@ class RequestSupervisor(pykka.ThreadingActor):
                     keep_last_good=step.fallback is not None
                     and step.fallback.kind is FallbackKind.LAST_GOOD,
                 )
-                try:
-                    self._directory.lookup(step.backend).tell(call)
-                except (KeyError, pykka.ActorDeadError):
-                    # Between restarts, or not configured: fail fast into the fallback.
-                    now = self._clock()
-                    self._run.resolve(
-                        index,
-                        Reply(index, step.backend, Outcome.REJECTED, None, "unavailable", now, now),
-                    )
+                # Full, between restarts, or not configured: fail fast into the fallback.
+                rejection = self._directory.submit(call)
+                if rejection is not None:
+                    self._run.resolve(index, rejection)
         if self._run.finished:
             self._finish()
 

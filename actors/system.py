@@ -1,22 +1,29 @@
-"""The actor system: starts one backend actor per configured backend, looks them up for
-request supervisors, replaces one that crashed (one-for-one), and stops everything.
+"""The actor system: starts one backend actor per configured backend, admits calls to them
+for request supervisors, replaces one that crashed (one-for-one), and stops everything.
 
-Backend state (breaker, last-good cache, counters) is kept across a restart: it describes
-the backend, not the actor, and resetting it would re-open the gates to a backend that is
-known to be failing. The bulkhead is reset: the crashed actor failed every call it held.
+Backend state (breaker, retry budget, last-good cache, counters) is kept across a restart:
+it describes the backend, not the actor, and resetting it would re-open the gates to a
+backend that is known to be failing (and refill the budget of one that is being retried).
+A probe the crashed actor had out is abandoned; its lease reopens the breaker. The bulkhead
+is reset: the crashed actor failed every call it held or had in its mailbox, which also
+gave back every reserved place.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pykka
 
-from actors.backend import BackendActor, BackendCaller, BackendState
+from actors.backend import BackendActor, BackendCaller, BackendState, submit
+from actors.breaker import OPEN, Override
 from actors.last_good import LastGoodCache
+from actors.messages import Call, Outcome, Reply
 from actors.plan import Plan, RunResult
 from actors.supervisor import execute_plan
 from backends.specs import BackendSpec
@@ -27,28 +34,45 @@ LAST_GOOD_ENTRIES = 10_000
 LAST_GOOD_TTL_S = 300.0
 
 
+#: Told ``(backend, old_state, new_state)`` when a backend's breaker changes state.
+BreakerListener = Callable[[str, str, str], None]
+
+
 class ActorSystemError(RuntimeError):
     """The actor system was used before start or after stop."""
 
 
 class ActorSystem:
-    """Owns the backend actors of one process."""
+    """Owns the backend actors of one process.
+
+    ``clock`` is every actor's and breaker's time source (``time.monotonic``'s scale);
+    ``seed`` makes retry jitter reproducible (tests), else each backend draws from the OS;
+    ``on_breaker_change`` hears every breaker state change, after it was logged and counted
+    (``breaker_open``, ``breaker_half_open``, ``breaker_closed`` in ``counts``).
+    """
 
     def __init__(
         self,
         specs: Iterable[BackendSpec],
         client_factory: Callable[[BackendSpec], BackendCaller],
         clock: Callable[[], float] = time.monotonic,
+        *,
+        seed: int | None = None,
+        on_breaker_change: BreakerListener | None = None,
     ) -> None:
         self._clock = clock
-        self.states: dict[str, BackendState] = {
-            spec.name: BackendState(
+        self._on_breaker_change = on_breaker_change
+        self.states: dict[str, BackendState] = {}
+        for spec in specs:
+            self.states[spec.name] = BackendState.create(
                 spec,
                 client_factory(spec),
-                LastGoodCache(LAST_GOOD_ENTRIES, LAST_GOOD_TTL_S, clock),
+                last_good=LastGoodCache(LAST_GOOD_ENTRIES, LAST_GOOD_TTL_S, clock),
+                clock=clock,
+                # Jitter decorrelates clients, so by default no two processes share a seed.
+                rng=random.Random(None if seed is None else f"{seed}:{spec.name}"),  # noqa: S311 - jitter, not security
+                on_breaker_change=functools.partial(self._breaker_changed, spec.name),
             )
-            for spec in specs
-        }
         self._refs: dict[str, pykka.ActorRef[BackendActor]] = {}
         self._running = False
 
@@ -68,6 +92,31 @@ class ActorSystem:
     def lookup(self, backend: str) -> pykka.ActorRef[Any]:
         """The current actor of ``backend``; ``KeyError`` if unknown or not running."""
         return self._refs[backend]
+
+    def submit(self, call: Call) -> Reply | None:
+        """Tell ``call`` to its backend's actor, or return its rejection at once.
+
+        ``None`` means a reply will come to ``call.reply_to``. A backend with no room
+        (``capacity`` calls outstanding), unknown, or between restarts rejects without
+        queueing anything (see ``actors.backend.submit``).
+        """
+        state = self.states.get(call.backend)
+        ref = self._refs.get(call.backend)
+        if state is None or ref is None:
+            now = self._clock()
+            return Reply(
+                call.call_id, call.backend, Outcome.REJECTED, None, "unavailable", now, now
+            )
+        return submit(state, ref, call, self._clock())
+
+    def breaker_state(self, backend: str) -> str:
+        """The backend's breaker state (``closed``, ``open``, ``half_open``); ``KeyError``."""
+        return self.states[backend].breaker.state
+
+    def force_breaker(self, backend: str, override: Override | None) -> None:
+        """Force a backend's breaker open or closed (operators); ``None`` returns it to
+        automatic, closed with an empty window. ``KeyError`` for an unknown backend."""
+        self.states[backend].breaker.force(override)
 
     def execute(
         self,
@@ -102,7 +151,8 @@ class ActorSystem:
             ref.actor_stopped.wait(timeout_s)
 
     def counts(self) -> Mapping[str, Mapping[str, int]]:
-        """Per-backend counters (outcomes, expired, crashes, restarts)."""
+        """Per-backend counters: outcomes, ``expired``, ``retries``, ``crashes``,
+        ``restarts``, and breaker changes (``breaker_open``...)."""
         return {name: dict(state.counts) for name, state in self.states.items()}
 
     def _start_actor(self, name: str) -> None:
@@ -112,6 +162,18 @@ class ActorSystem:
         """Called by a crashed backend actor from its own greenlet, after it failed its calls."""
         if not self._running or self._refs.get(name) is not ref:
             return
-        self.states[name].count("restarts")
+        state = self.states[name]
+        state.count("restarts")
         log.warning("backend actor %s crashed; restarting it", name)
+        if state.outstanding:  # pragma: no cover - the crashed actor answered every call
+            log.error("backend %s: %d places still reserved at restart", name, state.outstanding)
+            state.outstanding = 0
         self._start_actor(name)
+
+    def _breaker_changed(self, name: str, before: str, after: str) -> None:
+        self.states[name].count(f"breaker_{after}")
+        # Opening is what an operator must notice; the way back is routine.
+        level = logging.WARNING if after == OPEN else logging.INFO
+        log.log(level, "backend %s: breaker %s -> %s", name, before, after)
+        if self._on_breaker_change is not None:
+            self._on_breaker_change(name, before, after)
