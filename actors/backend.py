@@ -32,6 +32,7 @@ from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
 from actors.retry import Retrier, RetryBudget, RetryPolicy
+from actors.stats import WindowStats
 from backends.errors import BackendError, BackendTimeoutError
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 #: so only a probe whose result is really lost (not merely late in the mailbox) expires.
 PROBE_LEASE_GRACE_S = 1.0
 _MS_PER_S = 1000.0
+#: The window's name for a call the backend answered as a bad request (4xx but 408/429).
+_CLIENT_ERROR = "client_error"
 
 
 class UnknownMessageError(TypeError):
@@ -70,6 +73,8 @@ class BackendState:
     last_good: LastGoodCache
     breaker: CircuitBreaker
     retrier: Retrier
+    #: The last 10 s of outcomes and latencies, for operators (``/_admin/backends``).
+    stats: WindowStats
     counts: dict[str, int] = field(default_factory=dict)
     outstanding: int = 0
     #: Gauges published by the live actor after every change (read by the system).
@@ -98,7 +103,7 @@ class BackendState:
         retrier = Retrier(
             RetryPolicy.from_settings(spec.retry), RetryBudget(spec.retry, clock), rng
         )
-        return cls(spec, client, last_good, breaker, retrier)
+        return cls(spec, client, last_good, breaker, retrier, WindowStats(clock=clock))
 
     @property
     def capacity(self) -> int:
@@ -108,6 +113,11 @@ class BackendState:
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a named counter (outcomes, ``expired``, ``retries``, ``restarts``...)."""
         self.counts[name] = self.counts.get(name, 0) + amount
+
+    def record(self, outcome: str, latency_ms: float | None = None) -> None:
+        """Count one answered call's outcome, in the counters and the rolling window."""
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.stats.record(outcome, latency_ms)
 
     def reserve(self) -> bool:
         """Take a place for one more call, if any is left (no yield: check and take are one)."""
@@ -136,13 +146,13 @@ def submit(state: BackendState, ref: pykka.ActorRef[Any], call: Call, now: float
     call, which is what keeps the actor's mailbox bounded.
     """
     if not state.reserve():
-        state.count(Outcome.REJECTED.value)
+        state.record(Outcome.REJECTED.value)
         return state.failed_reply(call, Outcome.REJECTED, "bulkhead full", now)
     try:
         ref.tell(call)
     except pykka.ActorDeadError:
         state.release()
-        state.count(Outcome.REJECTED.value)
+        state.record(Outcome.REJECTED.value)
         return state.failed_reply(call, Outcome.REJECTED, "unavailable", now)
     return None
 
@@ -263,7 +273,12 @@ class BackendActor(pykka.ThreadingActor):
             return
         del self._inflight[done.seq]
         call = held.call
-        self.state.count(done.outcome.value)
+        # A bad request is the caller's failure, not the backend's: operators see it apart.
+        neutral = done.verdict is Verdict.NEUTRAL
+        self.state.record(
+            _CLIENT_ERROR if neutral else done.outcome.value,
+            (done.finished_at - held.started_at) * _MS_PER_S,
+        )
         reply = Reply(
             call.call_id,
             self.name,
@@ -364,7 +379,7 @@ class BackendActor(pykka.ThreadingActor):
         _tell(call.reply_to, reply)
 
     def _reply_now(self, call: Call, outcome: Outcome, error: str) -> None:
-        self.state.count(outcome.value)
+        self.state.record(outcome.value)
         self._answer(call, self.state.failed_reply(call, outcome, error, self._clock()))
 
     def _fail_everything(self, outcome: Outcome, error: str) -> None:

@@ -82,6 +82,7 @@ class CircuitBreaker:
     """
 
     __slots__ = (
+        "_changed_at",
         "_clock",
         "_epoch",
         "_error_percent",
@@ -119,6 +120,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_until: float | None = None
         self._forced: Override | None = None
+        self._changed_at: float | None = None
 
     @property
     def state(self) -> str:
@@ -132,6 +134,12 @@ class CircuitBreaker:
     def forced(self) -> Override | None:
         """The operator's override in force, if any."""
         return self._forced
+
+    @property
+    def changed_at(self) -> float | None:
+        """When the state callers see last changed (on the clock); ``None`` if never."""
+        self._refresh()
+        return self._changed_at
 
     def window(self) -> tuple[int, int]:
         """``(calls, failures)`` counted in the rolling window (closed state only)."""
@@ -182,7 +190,7 @@ class CircuitBreaker:
             return  # the probe's lease expired before its result came back
         if verdict is Verdict.SUCCESS:
             self._window.clear()
-            self._change(CLOSED)
+            self._change(CLOSED, self._clock())
         elif verdict is Verdict.FAILURE:
             self._open(self._clock())
         else:
@@ -201,17 +209,19 @@ class CircuitBreaker:
             self._state = CLOSED
             self._probe_until = None
             self._window.clear()
-        self._notify(before, self.state)
+        self._notify(before, self.state, self._clock())
 
     # -- internals ----------------------------------------------------------------------
 
     def _refresh(self) -> None:
         """Apply the changes that time alone makes: open -> half-open, expired probe -> open."""
+        if self._forced is not None:
+            return  # frozen while forced: clearing starts afresh anyway
         now = self._clock()
         while True:
             if self._state == OPEN and now >= self._opened_at + self._open_s:
                 self._probe_until = None
-                self._change(HALF_OPEN)
+                self._change(HALF_OPEN, self._opened_at + self._open_s)
             elif (
                 self._state == HALF_OPEN
                 and self._probe_until is not None
@@ -225,15 +235,19 @@ class CircuitBreaker:
     def _open(self, at: float) -> None:
         self._opened_at = at
         self._probe_until = None
-        self._change(OPEN)
+        self._change(OPEN, at)
 
-    def _change(self, state: str) -> None:
+    def _change(self, state: str, at: float) -> None:
         before, self._state = self._state, state
         self._epoch += 1
-        self._notify(before, state)
+        self._notify(before, state, at)
 
-    def _notify(self, before: str, after: str) -> None:
-        if self._on_change is None or before == after:
+    def _notify(self, before: str, after: str, at: float) -> None:
+        if before == after:
+            return
+        # Changes that time alone makes are dated when they happened, not when noticed.
+        self._changed_at = at
+        if self._on_change is None:
             return
         try:
             self._on_change(before, after)

@@ -38,8 +38,75 @@ LAST_GOOD_TTL_S = 300.0
 BreakerListener = Callable[[str, str, str], None]
 
 
+#: An operator's breaker action (``orchestrator.admin``) -> the override it sets.
+FORCE_ACTIONS: dict[str, Override | None] = {
+    "open": Override.FORCE_OPEN,
+    "closed": Override.FORCE_CLOSED,
+    "clear": None,
+}
+_OVERRIDE_NAMES = {Override.FORCE_OPEN: "open", Override.FORCE_CLOSED: "closed"}
+
+
 class ActorSystemError(RuntimeError):
     """The actor system was used before start or after stop."""
+
+
+class BackendView:
+    """One backend as operators see it (``orchestrator.admin.BackendView``), read live."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: BackendState) -> None:
+        self._state = state
+
+    @property
+    def name(self) -> str:
+        """The configured backend name."""
+        return self._state.spec.name
+
+    @property
+    def breaker_state(self) -> str:
+        """``closed``, ``open`` or ``half_open``, override applied."""
+        return self._state.breaker.state
+
+    @property
+    def breaker_override(self) -> str | None:
+        """``open`` or ``closed`` while an operator forces it, else ``None``."""
+        forced = self._state.breaker.forced
+        return None if forced is None else _OVERRIDE_NAMES[forced]
+
+    @property
+    def breaker_changed_at(self) -> float | None:
+        """When the breaker state last changed, on the system's clock; ``None`` if never."""
+        return self._state.breaker.changed_at
+
+    @property
+    def inflight(self) -> int:
+        """Calls running now."""
+        return self._state.inflight
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a bulkhead slot."""
+        return self._state.queued
+
+    @property
+    def max_concurrent(self) -> int:
+        """Bulkhead size."""
+        return self._state.spec.max_concurrent
+
+    @property
+    def max_queue(self) -> int:
+        """Bulkhead queue size."""
+        return self._state.spec.max_queue
+
+    def window(self) -> Mapping[str, Any]:
+        """The last 10 s of calls (``actors.stats.WindowStats.snapshot``)."""
+        return self._state.stats.snapshot()
+
+    def force_breaker(self, force: str) -> None:
+        """Apply ``open``, ``closed`` or ``clear`` (back to automatic); ``KeyError`` else."""
+        self._state.breaker.force(FORCE_ACTIONS[force])
 
 
 class ActorSystem:
@@ -117,6 +184,10 @@ class ActorSystem:
         """Force a backend's breaker open or closed (operators); ``None`` returns it to
         automatic, closed with an empty window. ``KeyError`` for an unknown backend."""
         self.states[backend].breaker.force(override)
+
+    def backend_views(self) -> list[BackendView]:
+        """One live view per backend, for operators (``orchestrator.admin.BackendViews``)."""
+        return [BackendView(state) for state in self.states.values()]
 
     def execute(
         self,

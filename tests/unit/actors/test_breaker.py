@@ -353,3 +353,27 @@ def test_never_more_than_one_probe_out_and_never_wedged(steps):
             assert probes_out <= 1
     clock.advance(1.0 + LEASE_S + 1.0)
     assert breaker.acquire() is not None
+
+
+def test_changed_at_dates_each_change_when_it_happened():
+    """Time-driven changes are dated at the moment they became due, not when noticed."""
+    clock = ManualClock(100.0)
+    breaker = _breaker(clock)
+    assert breaker.changed_at is None
+    _open(breaker)
+    assert breaker.changed_at == 100.0
+    clock.advance(7.0)  # half-open became due at 105, noticed at 107
+    assert breaker.state == HALF_OPEN
+    assert breaker.changed_at == 105.0
+
+
+def test_time_does_not_move_a_forced_breaker():
+    """While forced open, an underlying open breaker does not drift to half-open."""
+    clock = ManualClock()
+    changes = Changes()
+    breaker = _breaker(clock, changes)
+    _open(breaker)
+    breaker.force(Override.FORCE_OPEN)
+    clock.advance(60.0)
+    assert breaker.state == OPEN
+    assert changes.seen == [(CLOSED, OPEN)]

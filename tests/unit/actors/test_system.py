@@ -286,3 +286,43 @@ def test_breaker_changes_are_reported_counted_and_overridable(clocked, clock, ch
     assert (counts["breaker_open"], counts["breaker_closed"]) == (1, 1)
     with pytest.raises(KeyError):
         system.force_breaker("nowhere", Override.FORCE_OPEN)
+
+
+def test_backend_views_show_operators_the_live_state_and_apply_overrides(clocked, clock):
+    """Each view reads the breaker, bulkhead and 10 s window live; forcing goes through."""
+    system = clocked(
+        FakeBackend("x", _unavailable, clock=clock),
+        breaker=QUICK_BREAKER,
+        retry=RetrySettings(max_attempts=1),
+        max_concurrent=3,
+        max_queue=2,
+    )
+    inbox = Inbox()
+    _fail_four(system, clock, inbox)
+    (view,) = system.backend_views()
+    assert (view.name, view.breaker_state, view.breaker_override) == ("x", OPEN, None)
+    assert view.breaker_changed_at is not None
+    assert (view.inflight, view.queued, view.max_concurrent, view.max_queue) == (0, 0, 3, 2)
+    window = view.window()
+    assert (window["calls"], window["failures"]) == (4, 4)
+    assert window["latency_ms"]["samples"] == 4
+    view.force_breaker("closed")
+    assert (view.breaker_state, view.breaker_override) == (CLOSED, "closed")
+    view.force_breaker("clear")
+    assert (view.breaker_state, view.breaker_override) == (CLOSED, None)
+    with pytest.raises(KeyError):
+        view.force_breaker("sideways")
+
+
+def test_the_window_tells_bad_requests_apart_from_failures(clocked, clock):
+    """A 404 is a client_error in the operators' window, not a backend failure."""
+
+    def missing(_request: BackendRequest) -> object:
+        raise BackendStatusError(404)
+
+    system = clocked(FakeBackend("x", missing, clock=clock))
+    inbox = Inbox()
+    assert system.submit(Call(1, "x", get("nope"), clock() + 5, "r", inbox, clock())) is None
+    assert inbox.next().outcome is Outcome.FAILURE
+    window = system.backend_views()[0].window()
+    assert (window["client_errors"], window["failures"]) == (1, 0)
