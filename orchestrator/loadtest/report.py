@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestrator.loadtest.histogram import PERCENTILES
-from orchestrator.loadtest.phase import Phase
+from orchestrator.loadtest.phase import Phase, describe_fault
 from orchestrator.loadtest.stats import Cell, Recorder
 
 __all__ = ["AppliedFault", "RunInfo", "build_report", "render_tables"]
@@ -228,7 +228,9 @@ def _notes(report: Mapping[str, Any]) -> list[str]:
     for key, detail in report["error_samples"].items():
         lines.append(f"first {key}: {detail[:160]}")
     for fault in report["faults"]:
-        what = "heal" if fault["fault"] is None else fault["fault"]
+        service = fault["service"] or "all"
+        change = fault["fault"]
+        what = f"heal {service}" if change is None else describe_fault(service, change)
         when = "FAILED" if fault["applied_s"] is None else f"applied at {fault['applied_s']:.3f} s"
         error = f" ({fault['error']})" if fault["error"] else ""
         lines.append(
