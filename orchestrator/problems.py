@@ -33,6 +33,8 @@ __all__ = [
     "forbidden",
     "headers_too_large",
     "internal_error",
+    "invalid_batch",
+    "invalid_fields",
     "invalid_parameter",
     "malformed_json",
     "method_not_allowed",
@@ -73,6 +75,8 @@ CODES: Final[Mapping[str, ProblemType]] = MappingProxyType(
         "bad_request": ProblemType(400, "Bad request"),
         "invalid_parameter": ProblemType(400, "Invalid parameter"),
         "malformed_json": ProblemType(400, "Malformed JSON"),
+        "invalid_fields": ProblemType(400, "Invalid fields"),
+        "invalid_batch": ProblemType(400, "Invalid batch"),
         "unauthorized": ProblemType(401, "Unauthorized"),
         "forbidden": ProblemType(403, "Forbidden"),
         "not_found": ProblemType(404, "Not found"),
@@ -158,6 +162,12 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name, and also a value
 
     def to_body(self, request_id: str) -> bytes:
         """The ``application/problem+json`` body, tagged with the request id."""
+        body = self.to_dict(request_id)
+        # ASCII-only output: any device text echoed back arrives escaped, never raw.
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+    def to_dict(self, request_id: str) -> dict[str, JsonValue]:
+        """The members of the body as a JSON object (a batch nests it in its envelope)."""
         body: dict[str, JsonValue] = {
             "type": self.type_uri,
             "title": self.title,
@@ -167,8 +177,7 @@ class Problem(Exception):  # noqa: N818 - it is the RFC's name, and also a value
             "request_id": request_id,
         }
         body.update(self.extras)
-        # ASCII-only output: any device text echoed back arrives escaped, never raw.
-        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+        return body
 
     def __repr__(self) -> str:
         return f"Problem({self.code!r}, {self.detail!r})"
@@ -193,6 +202,25 @@ def invalid_parameter(name: str, reason: str) -> Problem:
         f"Parameter '{_clip(name)}' is invalid: {_clip(reason)}",
         extras={"parameter": _clip(name)},
     )
+
+
+def invalid_fields(reason: str, position: int, *, allowed: Iterable[str] | None = None) -> Problem:
+    """400: the ``fields`` selection is wrong at character ``position`` (1-based).
+
+    ``allowed`` lists the valid names at that level when the problem is an unknown name.
+    """
+    extras: dict[str, object] = {"parameter": "fields", "position": position}
+    detail = f"Parameter 'fields' is invalid at character {position}: {_clip(reason)}"
+    if allowed is not None:
+        names = list(allowed)
+        extras["allowed"] = names
+        detail += f" (valid here: {', '.join(names)})"
+    return Problem("invalid_fields", detail, extras=extras)
+
+
+def invalid_batch(reason: str) -> Problem:
+    """400: a batch, or one call in it, is not shaped as ``POST /v1/batch`` requires."""
+    return Problem("invalid_batch", f"The batch is invalid: {_clip(reason)}")
 
 
 def malformed_json(reason: str) -> Problem:
