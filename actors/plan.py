@@ -5,14 +5,19 @@ A ``Step`` names a backend, the steps it needs (``after``), a function that buil
 request from the device parameters and earlier results, and an optional ``Fallback``.
 ``PlanRun`` holds one request's progress: which steps are ready, what each resolved to,
 what is degraded. It does no I/O and knows no actors; ``RequestSupervisor`` drives it.
+
+Selections drive the plan: a step declares the response fields it ``feeds``, and
+``Plan.pruned(selection)`` keeps only the steps some selected field needs (plus what they
+depend on), before any supervisor starts. A pruned-away step is not run and not degraded.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from actors.messages import Outcome, Reply
 from backends.transport import BackendRequest
@@ -53,6 +58,18 @@ class Fallback:
         return cls(FallbackKind.OMIT)
 
 
+#: Distinct selections whose pruned plan each plan keeps (least recently used goes first).
+PRUNED_CACHE_SIZE = 128
+
+
+class FieldSelection(Hashable, Protocol):
+    """The response fields a device asked for (``orchestrator.protocol.fields.Selection``)."""
+
+    def wants(self, path: tuple[str, ...]) -> bool:
+        """Whether any part of the field at ``path`` (names from the body's root) is asked for."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class StepContext:
     """What a step's request builder and a plan's compose function can see."""
@@ -61,10 +78,16 @@ class StepContext:
     member_id: str | None
     results: Mapping[str, Any]
     degraded: tuple[str, ...] = ()
+    #: The device's selection; None means the whole response.
+    selection: FieldSelection | None = None
 
     def has(self, step: str) -> bool:
         """Whether ``step`` produced a value (its own or a fallback's)."""
         return step in self.results
+
+    def wants(self, path: str) -> bool:
+        """Whether the response field at dotted ``path`` is asked for (so worth fetching)."""
+        return self.selection is None or self.selection.wants(tuple(path.split(".")))
 
 
 #: Builds a step's backend request; ``None`` means "nothing to ask" (the step is skipped).
@@ -80,7 +103,9 @@ class Step:
     request: RequestBuilder
     after: tuple[str, ...] = ()
     fallback: Fallback | None = None
-    #: Top-level response fields this step's output feeds (used to prune unneeded steps).
+    #: Dotted response fields (``rows.videos.match``) whose value needs this step's output.
+    #: A step that feeds none of the selected fields is pruned; an empty set means the step
+    #: always runs (writes, whose effect is the point, and steps not yet declared).
     feeds: frozenset[str] = frozenset()
 
     @property
@@ -95,7 +120,10 @@ class Plan:
 
     steps: tuple[Step, ...]
     compose: Callable[[StepContext], Any]
+    #: The selection this plan was pruned for; request builders see it to push it down.
+    selection: FieldSelection | None = None
     _order: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _pruned: OrderedDict[FieldSelection, Plan] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         order: dict[str, int] = {}
@@ -111,11 +139,45 @@ class Plan:
                     )
             order[step.name] = index
         object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_pruned", OrderedDict())
 
     @property
     def backends(self) -> frozenset[str]:
         """Every backend this plan may call."""
         return frozenset(step.backend for step in self.steps)
+
+    def pruned(self, selection: FieldSelection | None) -> Plan:
+        """This plan for a device that asked only for ``selection`` (None: everything).
+
+        Keeps each step that feeds a selected field or always runs, and every step those
+        depend on. Cached per distinct selection (bounded), so a request pays a dict look-up.
+        """
+        if selection is None:
+            return self
+        cache = self._pruned
+        found = cache.get(selection)
+        if found is not None:
+            cache.move_to_end(selection)
+            return found
+        plan = Plan(self._needed(selection), self.compose, selection)
+        cache[selection] = plan
+        if len(cache) > PRUNED_CACHE_SIZE:
+            cache.popitem(last=False)
+        return plan
+
+    def _needed(self, selection: FieldSelection) -> tuple[Step, ...]:
+        needed: set[str] = set()
+        # Dependencies are declared before their users, so one pass from the end sees every
+        # user of a step before the step itself: the transitive closure in O(steps).
+        for step in reversed(self.steps):
+            if (
+                step.name in needed
+                or not step.feeds
+                or any(selection.wants(tuple(path.split("."))) for path in step.feeds)
+            ):
+                needed.add(step.name)
+                needed.update(step.after)
+        return tuple(step for step in self.steps if step.name in needed)
 
 
 class StepState(enum.Enum):
@@ -187,7 +249,9 @@ class PlanRun:
 
     def context(self) -> StepContext:
         """A read-only view for request builders and compose."""
-        return StepContext(self.params, self.member_id, self.results, self.degraded())
+        return StepContext(
+            self.params, self.member_id, self.results, self.degraded(), self.plan.selection
+        )
 
     def degraded(self) -> tuple[str, ...]:
         """Names of the steps that fell back, in declaration order."""

@@ -1,0 +1,107 @@
+"""Shared calls: identical backend reads inside one request, or one batch, are made once.
+
+``SharedCalls`` is the ``BackendDirectory`` of one scope's supervisors (a request, or every
+call of a batch), in front of the actor system. The first ``Call`` for a (backend, request
+key) goes on to the system with the scope's entry as ``reply_to``; identical calls
+submitted while it runs wait on that entry, and calls submitted after it succeeded get its
+reply at once. Each waiting supervisor gets the one ``Reply`` relabelled with its own
+``call_id``, so every ``Call`` is still answered exactly once.
+
+Only safe reads (GET, HEAD) are shared: two identical writes in a batch are two actions.
+A failed or rejected call is not kept, so a later identical call in the scope tries again.
+Identical calls share the first caller's deadline, which in a batch is bounded by the
+batch's own. Never does: wait, or outlive its scope (it is dropped with its request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Protocol
+
+import pykka
+
+from actors.messages import Call, Reply, ReplyTarget
+
+__all__ = ["SHAREABLE_METHODS", "SharedCalls"]
+
+#: Methods whose identical calls are made once per scope.
+SHAREABLE_METHODS = frozenset({"GET", "HEAD"})
+
+_Key = tuple[str, str]
+
+
+class Directory(Protocol):
+    """Admits calls to the live actors of backends (the actor system)."""
+
+    def submit(self, call: Call) -> Reply | None:
+        """Tell ``call`` to its backend (``None``: a reply will come), or reject it now."""
+        ...
+
+
+class SharedCalls:
+    """One scope's directory: the actor system's, with identical reads made once."""
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self._entries: dict[_Key, _Entry] = {}
+        #: Calls passed on to the backends, and calls answered with another call's reply.
+        self.made = 0
+        self.shared = 0
+
+    def submit(self, call: Call) -> Reply | None:
+        """Pass ``call`` on, or attach it to an identical one; a rejection is returned now."""
+        if call.request.method not in SHAREABLE_METHODS:
+            self.made += 1
+            return self._directory.submit(call)
+        key = (call.backend, call.request.key())
+        entry = self._entries.get(key)
+        if entry is not None:
+            self.shared += 1
+            entry.add(call.reply_to, call.call_id)
+            return None
+        entry = _Entry(self, key)
+        rejection = self._directory.submit(dataclasses.replace(call, call_id=0, reply_to=entry))
+        if rejection is not None:
+            # Nothing can have attached in between (no switch happens here): just answer.
+            return dataclasses.replace(rejection, call_id=call.call_id)
+        self.made += 1
+        entry.add(call.reply_to, call.call_id)
+        self._entries[key] = entry
+        return None
+
+    def _forget(self, key: _Key) -> None:
+        self._entries.pop(key, None)
+
+
+class _Entry:
+    """One shared call: who waits for it, and its reply once it came back successfully."""
+
+    def __init__(self, owner: SharedCalls, key: _Key) -> None:
+        self._owner = owner
+        self._key = key
+        self._waiting: list[tuple[ReplyTarget, int]] = []
+        self._reply: Reply | None = None
+
+    def add(self, reply_to: ReplyTarget, call_id: int) -> None:
+        """Answer ``reply_to`` with the reply: now if it is here, else when it arrives."""
+        if self._reply is not None:
+            _tell(reply_to, dataclasses.replace(self._reply, call_id=call_id))
+        else:
+            self._waiting.append((reply_to, call_id))
+
+    def tell(self, reply: Reply) -> None:
+        """The backend's one reply: pass it to every waiter; keep it only if it succeeded."""
+        waiting, self._waiting = self._waiting, []
+        if reply.outcome.ok:
+            self._reply = reply
+        else:
+            self._owner._forget(self._key)  # noqa: SLF001 - an entry belongs to its scope
+        for reply_to, call_id in waiting:
+            _tell(reply_to, dataclasses.replace(reply, call_id=call_id))
+
+
+def _tell(target: ReplyTarget, reply: Reply) -> None:
+    """A supervisor that already answered (its deadline passed) has stopped: that is fine."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        target.tell(reply)
