@@ -1,14 +1,20 @@
-"""The WSGI application: one request in, one supervisor run, one JSON response out.
+"""The WSGI application: one request in, one supervisor run per call, one JSON response out.
 
 The order of work for a request, in one place:
-  request id -> admission (shed with 503 before any work) -> built-in routes -> route ->
-  authenticate -> parse body and parameters -> deadline -> run the plan -> respond.
-Every failure becomes an ``application/problem+json`` response with a stable code and the
-request id; no exception, stack trace or backend body reaches a device.
+  request id -> documents and health (answered even while shedding) -> admission (shed
+  with 503 before any work) -> a batch, or one call: route -> authenticate -> parse body
+  and parameters -> parse ``fields`` -> deadline -> prune the plan -> run it -> project
+  the body to the selection -> respond.
+A batch (``POST /v1/batch``) sends each of its calls down the same path from "route" on,
+concurrently, sharing its deadline, its Authorization and one ``SharedCalls`` (identical
+backend reads made once). Every failure becomes an ``application/problem+json`` response
+(or, in a batch, that call's problem) with a stable code and the request id; no
+exception, stack trace or backend body reaches a device.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import os
@@ -16,16 +22,41 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+import gevent.pool
+
+from actors.call_cache import SharedCalls
+from actors.messages import Call, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
+from actors.supervisor import execute_plan
 from orchestrator import problems
 from orchestrator.admission import Admission
-from orchestrator.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
+from orchestrator.auth import Claims, InvalidTokenError, TokenSigner, bearer_token, secret_equals
+from orchestrator.catalog import (
+    CATALOG_PATH,
+    DOCS_PATH,
+    OPENAPI_PATH,
+    Limits,
+    catalog_document,
+    openapi_document,
+)
+from orchestrator.docs_page import CONTENT_SECURITY_POLICY, render
 from orchestrator.plans import Auth, Endpoint, EndpointRegistry
+from orchestrator.protocol.batch import (
+    BATCH_PATH,
+    MAX_CALLS,
+    BatchCall,
+    answer,
+    envelope,
+    failure,
+    parse_batch,
+)
+from orchestrator.protocol.fields import Selection, project
 from orchestrator.protocol.json_body import parse_object
-from orchestrator.protocol.params import parse_params
+from orchestrator.protocol.params import parse_params, selection
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +65,7 @@ Environ = Mapping[str, Any]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _JSON = "application/json"
+_WITH_BODY = frozenset({"POST", "PUT"})
 _STATUS_LINES = {
     200: "200 OK",
     201: "201 Created",
@@ -52,24 +84,16 @@ _STATUS_LINES = {
 }
 
 
-class PlanExecutor(Protocol):
-    """Runs a plan by its deadline (the actor system)."""
+class Backends(Protocol):
+    """The actor system, as the app uses it: whether it runs, and the door calls go through."""
 
     @property
     def running(self) -> bool:
         """Backend actors are up."""
         ...
 
-    def execute(
-        self,
-        plan: Any,
-        *,
-        params: dict[str, Any],
-        member_id: str | None,
-        deadline: float,
-        request_id: str,
-    ) -> RunResult:
-        """Run one request's plan."""
+    def submit(self, call: Call) -> Reply | None:
+        """Tell ``call`` to its backend (``None``: a reply will come), or reject it now."""
         ...
 
 
@@ -95,6 +119,34 @@ class AppOptions:
     max_inflight: int = 200
     #: The operators' token; ``X-Frontdoor-Admin-Token`` with it unlocks ``meta.trace``.
     admin_token: str = ""
+    #: Most calls in one batch, how many of them run at once, and the batch's own deadline
+    #: (each call's is its endpoint's, cut to what is left of the batch's).
+    batch_max_calls: int = MAX_CALLS
+    batch_concurrency: int = 8
+    batch_deadline_ms: int = 2000
+
+
+@dataclass(slots=True)
+class _Scope:
+    """What the calls of one HTTP request share: a single call, or every call of a batch."""
+
+    authorization: str | None
+    #: No call of the scope runs past this (absolute, ``clock`` seconds).
+    deadline: float
+    calls: SharedCalls
+    trace: bool
+    #: The Authorization is verified at most once per scope (a batch's calls share it).
+    verified: bool = False
+    claims: Claims | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    """A response made once at start-up (catalog, OpenAPI, docs page)."""
+
+    content_type: str
+    payload: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class FrontdoorApp:
@@ -103,18 +155,19 @@ class FrontdoorApp:
     def __init__(
         self,
         registry: EndpointRegistry,
-        executor: PlanExecutor,
+        backends: Backends,
         signer: TokenSigner,
         options: AppOptions,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
-        self.executor = executor
+        self.backends = backends
         self.signer = signer
         self.options = options
         self.admission = Admission(options.max_inflight)
         self.draining = False
         self._clock = clock
+        self._documents = _documents(registry, options)
 
     # -- WSGI -----------------------------------------------------------------------------
 
@@ -126,6 +179,9 @@ class FrontdoorApp:
             environ.get("PATH_INFO", "/") or "/",
             self._clock(),
         )
+        document = self._documents.get(request.path)
+        if document is not None:
+            return self._document(start_response, request, document)
         builtin = self._builtin(request)
         if builtin is not None:
             status, body = builtin
@@ -152,34 +208,102 @@ class FrontdoorApp:
         if request.path == "/healthz":
             return 200, {"status": "ok"}
         if request.path == "/readyz":
-            ready = self.executor.running and not self.draining
+            ready = self.backends.running and not self.draining
             return (200 if ready else 503), {"ready": ready, "draining": self.draining}
         return None
 
     def _handle(self, environ: Environ, request: Request) -> tuple[int, Any]:
-        match = self.registry.route(request.method, request.path)
-        endpoint = match.endpoint
-        if endpoint is None:
-            if match.allowed:
-                raise problems.method_not_allowed(match.allowed)
-            raise problems.not_found(request.path)
-        request.endpoint = endpoint
-        request.member_id = self._authenticate(environ, endpoint)
-        body = self._read_body(environ) if endpoint.method in {"POST", "PUT"} else None
+        if request.path == BATCH_PATH:
+            return self._batch(environ, request)
+        endpoint, path_params = self._route(request)
+        scope = self._scope(environ, request.started, endpoint.deadline_ms)
+        request.member_id = self._authenticate(scope, endpoint)
+        body = self._read_body(environ) if endpoint.method in _WITH_BODY else None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        params = parse_params(endpoint, query, match.path_params, body)
-        deadline = request.started + _budget_ms(environ, endpoint) / 1000.0
-        result = self.executor.execute(
-            endpoint.plan,
+        return self._serve(request, scope, endpoint, path_params, query, body)
+
+    def _serve(
+        self,
+        request: Request,
+        scope: _Scope,
+        endpoint: Endpoint,
+        path_params: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        body: dict[str, Any] | None,
+    ) -> tuple[int, Any]:
+        """One call, from its parameters to its response body (a request, or a batch's call)."""
+        params = parse_params(endpoint, query, path_params, body)
+        selected = selection(endpoint, query)
+        deadline = min(scope.deadline, request.started + endpoint.deadline_ms / 1000.0)
+        result = execute_plan(
+            endpoint.plan.pruned(selected),
+            directory=scope.calls,
             params=params,
             member_id=request.member_id,
             deadline=deadline,
             request_id=request.request_id,
+            clock=self._clock,
         )
-        status, body = self._result(request, endpoint, result)
-        if isinstance(body, dict) and self._wants_trace(environ):
-            body["meta"]["trace"] = _trace(request.started, result.records)
-        return status, body
+        status, payload = self._result(request, endpoint, result, selected)
+        if isinstance(payload, dict) and scope.trace:
+            payload["meta"]["trace"] = _trace(request.started, result.records)
+        return status, payload
+
+    def _route(self, request: Request) -> tuple[Endpoint, Mapping[str, str]]:
+        match = self.registry.route(request.method, request.path)
+        if match.endpoint is None:
+            if match.allowed:
+                raise problems.method_not_allowed(match.allowed)
+            raise problems.not_found(request.path)
+        request.endpoint = match.endpoint
+        return match.endpoint, match.path_params
+
+    def _scope(self, environ: Environ, started: float, budget_ms: int) -> _Scope:
+        """A fresh scope; ``X-Request-Timeout-Ms`` may shorten ``budget_ms``, never lengthen it."""
+        return _Scope(
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            deadline=started + _budget_ms(environ, budget_ms) / 1000.0,
+            calls=SharedCalls(self.backends),
+            trace=self._wants_trace(environ),
+        )
+
+    # -- batches --------------------------------------------------------------------------
+
+    def _batch(self, environ: Environ, request: Request) -> tuple[int, Any]:
+        """Run every call of a batch; the batch answers 200 whatever its calls do."""
+        if request.method != "POST":
+            raise problems.method_not_allowed(("POST",))
+        scope = self._scope(environ, request.started, self.options.batch_deadline_ms)
+        calls = parse_batch(self._read_body(environ), self.options.batch_max_calls)
+        pool = gevent.pool.Pool(self.options.batch_concurrency)
+        replies = pool.map(
+            lambda numbered: self._batch_call(request, scope, *numbered), enumerate(calls)
+        )
+        return 200, envelope(list(replies))
+
+    def _batch_call(
+        self, batch: Request, scope: _Scope, index: int, call: BatchCall
+    ) -> dict[str, Any]:
+        """One call of a batch through the common path; its failure is its reply, not raised."""
+        request = Request(f"{batch.request_id}.{index}", call.method, call.path, self._clock())
+        if call.problem is not None:
+            return failure(call.id, call.problem, request.request_id)
+        # Each call is admitted like a request of its own: a batch is that much work.
+        if not self.admission.try_enter():
+            return failure(call.id, problems.overloaded(retry_after_s=1), request.request_id)
+        try:
+            endpoint, path_params = self._route(request)
+            request.member_id = self._authenticate(scope, endpoint)
+            body = _call_body(endpoint, call)
+            status, payload = self._serve(request, scope, endpoint, path_params, call.query, body)
+        except problems.Problem as problem:
+            return failure(call.id, problem, request.request_id)
+        except Exception:
+            log.exception("request %s: unhandled error", request.request_id)
+            return failure(call.id, problems.internal_error(), request.request_id)
+        finally:
+            self.admission.leave()
+        return answer(call.id, status, payload, dict(request.extra_headers))
 
     def _wants_trace(self, environ: Environ) -> bool:
         """Traces are for engineers: they need the admin token, devices never see one."""
@@ -188,20 +312,27 @@ class FrontdoorApp:
         presented = environ.get("HTTP_X_FRONTDOOR_ADMIN_TOKEN", "")
         return secret_equals(presented, self.options.admin_token)
 
-    def _authenticate(self, environ: Environ, endpoint: Endpoint) -> str | None:
+    def _authenticate(self, scope: _Scope, endpoint: Endpoint) -> str | None:
         if endpoint.auth is Auth.PUBLIC:
             return None
-        token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
-        if token is None:
+        if not scope.verified:
+            scope.claims, scope.verified = self._verify(scope.authorization), True
+        if scope.claims is None:
             raise problems.unauthorized()
+        if endpoint.auth is Auth.ADMIN and scope.claims.scope != "admin":
+            raise problems.forbidden()
+        return scope.claims.sub
+
+    def _verify(self, authorization: str | None) -> Claims | None:
+        """The token's claims; None when there is no acceptable token (the reason is logged)."""
+        token = bearer_token(authorization)
+        if token is None:
+            return None
         try:
-            claims = self.signer.verify(token)
+            return self.signer.verify(token)
         except InvalidTokenError as exc:
             log.info("rejected token: %s", exc)
-            raise problems.unauthorized() from exc
-        if endpoint.auth is Auth.ADMIN and claims.scope != "admin":
-            raise problems.forbidden()
-        return claims.sub
+            return None
 
     def _read_body(self, environ: Environ) -> dict[str, Any]:
         content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
@@ -220,7 +351,13 @@ class FrontdoorApp:
             raise problems.payload_too_large(limit)
         return parse_object(raw)
 
-    def _result(self, request: Request, endpoint: Endpoint, result: RunResult) -> tuple[int, Any]:
+    def _result(
+        self,
+        request: Request,
+        endpoint: Endpoint,
+        result: RunResult,
+        selected: Selection | None,
+    ) -> tuple[int, Any]:
         if result.status is RunStatus.TIMED_OUT:
             raise problems.deadline_exceeded()
         if result.status is RunStatus.FAILED:
@@ -232,14 +369,11 @@ class FrontdoorApp:
         if isinstance(body, dict):
             if endpoint.grants_member_token and isinstance(body.get("member_id"), str):
                 body["token"] = self.signer.issue(body["member_id"])
+            if selected is not None:
+                body = project(body, selected)
+            # meta is the protocol's, not the endpoint's: present whatever is selected.
             body["meta"] = {"degraded": list(result.degraded)}
-        if endpoint.successor is not None:
-            request.extra_headers.append(("Deprecation", "true"))
-            if endpoint.sunset is not None:
-                request.extra_headers.append(("Sunset", endpoint.sunset))
-            request.extra_headers.append(
-                ("Link", f'<{endpoint.successor}>; rel="successor-version"')
-            )
+        request.extra_headers.extend(_deprecation_headers(endpoint))
         return endpoint.success_status, body
 
     # -- responses ------------------------------------------------------------------------
@@ -257,6 +391,20 @@ class FrontdoorApp:
         ]
         start_response(_STATUS_LINES.get(status, f"{status} Unknown"), headers)
         return [payload]
+
+    def _document(
+        self, start_response: StartResponse, request: Request, document: _Document
+    ) -> list[bytes]:
+        if request.method != "GET":
+            return self._problem(start_response, request, problems.method_not_allowed(("GET",)))
+        headers = [
+            ("Content-Type", document.content_type),
+            ("Content-Length", str(len(document.payload))),
+            ("X-Request-Id", request.request_id),
+            *document.headers,
+        ]
+        start_response(_STATUS_LINES[200], headers)
+        return [document.payload]
 
     def _problem(
         self, start_response: StartResponse, request: Request, problem: problems.Problem
@@ -296,6 +444,52 @@ def _trace(started: float, records: tuple[StepRecord, ...]) -> list[dict[str, An
     ]
 
 
+def _documents(registry: EndpointRegistry, options: AppOptions) -> dict[str, _Document]:
+    """The discovery documents, rendered once: the registry never changes after start-up."""
+    limits = Limits(options.batch_max_calls, options.batch_concurrency)
+    openapi = openapi_document(registry, limits)
+    # Cacheable for a while: they change only with a deployment.
+    cache = ("Cache-Control", "public, max-age=300")
+    return {
+        CATALOG_PATH: _Document(_JSON, _json(catalog_document(registry, limits)), (cache,)),
+        OPENAPI_PATH: _Document(_JSON, _json(openapi), (cache,)),
+        DOCS_PATH: _Document(
+            "text/html; charset=utf-8",
+            render(openapi).encode(),
+            (cache, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
+        ),
+    }
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _call_body(endpoint: Endpoint, call: BatchCall) -> dict[str, Any] | None:
+    """A batch call's body: an object for endpoints that take one, else none at all."""
+    if endpoint.method in _WITH_BODY:
+        return {} if call.body is None else call.body
+    if call.body is not None:
+        raise problems.invalid_batch(f"{endpoint.method} {endpoint.path} takes no body")
+    return None
+
+
+def _deprecation_headers(endpoint: Endpoint) -> list[tuple[str, str]]:
+    """RFC 9745 ``Deprecation`` (a structured-field date), RFC 8594 ``Sunset`` (an HTTP
+    date) and a ``Link`` to the successor and to the deprecation's documentation."""
+    if endpoint.deprecated is None:
+        return []
+    headers = [("Deprecation", f"@{int(endpoint.deprecated.timestamp())}")]
+    if endpoint.sunset is not None:
+        sunset = email.utils.format_datetime(endpoint.sunset.astimezone(UTC), usegmt=True)
+        headers.append(("Sunset", sunset))
+    links = [f'<{DOCS_PATH}#{endpoint.api}.{endpoint.name}>; rel="deprecation"; type="text/html"']
+    if endpoint.successor is not None:
+        links.insert(0, f'<{endpoint.successor}>; rel="successor-version"')
+    headers.append(("Link", ", ".join(links)))
+    return headers
+
+
 def _request_id(header: str | None) -> str:
     """Accept a well-formed device request id; otherwise make one (128 random bits)."""
     if header and _REQUEST_ID.fullmatch(header):
@@ -303,13 +497,13 @@ def _request_id(header: str | None) -> str:
     return os.urandom(16).hex()
 
 
-def _budget_ms(environ: Environ, endpoint: Endpoint) -> int:
-    """The endpoint's deadline, lowered (never raised) by ``X-Request-Timeout-Ms``."""
+def _budget_ms(environ: Environ, budget_ms: int) -> int:
+    """``budget_ms``, lowered (never raised) by ``X-Request-Timeout-Ms``."""
     asked = environ.get("HTTP_X_REQUEST_TIMEOUT_MS")
     if asked is None:
-        return endpoint.deadline_ms
+        return budget_ms
     if not asked.isdigit() or len(asked) > 9 or int(asked) < 1:  # noqa: PLR2004 - digit cap
         raise problems.invalid_parameter(
             "X-Request-Timeout-Ms", "must be a positive integer of milliseconds"
         )
-    return min(int(asked), endpoint.deadline_ms)
+    return min(int(asked), budget_ms)

@@ -2,9 +2,10 @@
 
 An ``Endpoint`` is data plus small functions: path and version, owning team, auth class,
 parameters with types and limits, a deadline, and the ``Plan`` of backend steps with its
-compose function. The same declaration feeds the router, parameter validation, docs and
-metric names. Team modules (``orchestrator/apis/``) only declare; they never touch actors,
-greenlets or sockets.
+compose function, and the ``Field`` tree of its response. The same declaration feeds the
+router, parameter validation, the ``fields`` parser and plan pruning, the catalog, the
+OpenAPI document and metric names. Team modules (``orchestrator/apis/``) only declare;
+they never touch actors, greenlets or sockets.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from actors.plan import Fallback, Plan, Step, StepContext
+from orchestrator.schema import Field
 
 __all__ = [
     "Auth",
     "Endpoint",
     "EndpointRegistry",
     "Fallback",
+    "Field",
     "Param",
     "Plan",
     "RouteMatch",
@@ -65,8 +69,12 @@ class Param:
     pattern: str | None = None
     choices: tuple[str, ...] = ()
     description: str = ""
+    #: A value shown in the catalog's example request (required parameters need one).
+    example: Any = None
 
     def __post_init__(self) -> None:
+        if self.required and self.example is None:
+            raise TypeError(f"param {self.name}: a required parameter needs an example")
         if self.kind not in (str, int, bool):
             raise TypeError(f"param {self.name}: kind must be str, int or bool")
         if self.kind is str and self.max_length is None:
@@ -86,17 +94,24 @@ class Endpoint:
     plan: Plan
     deadline_ms: int
     summary: str
+    #: The response body's fields: what ``fields`` may select and what the docs describe.
+    fields: Field
     params: tuple[Param, ...] = ()
     version: int = 1
     success_status: int = 200
+    #: A ``fields`` value the catalog shows as an example of a partial response.
+    example_fields: str | None = None
     #: The successor's path, when this version is deprecated (announced in headers).
     successor: str | None = None
-    sunset: str | None = None
+    #: When this version was deprecated (RFC 9745) and when it will stop answering (RFC 8594).
+    deprecated: datetime | None = None
+    sunset: datetime | None = None
     #: The app attaches a signed member token for ``body["member_id"]`` (sign-up).
     grants_member_token: bool = False
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._check_deprecation()
         if not self.path.startswith(f"/v{self.version}/"):
             raise ValueError(f"{self.path}: path must start with /v{self.version}/")
         path_names = set(_SEGMENT.findall(self.path))
@@ -109,6 +124,15 @@ class Endpoint:
             for odd, part in zip(itertools.cycle((False, True)), parts, strict=False)
         )
         object.__setattr__(self, "_pattern", re.compile(f"^{regex}$"))
+
+    def _check_deprecation(self) -> None:
+        if (self.successor is not None or self.sunset is not None) and self.deprecated is None:
+            raise ValueError(f"{self.path}: a successor or sunset needs a deprecation date")
+        for moment in (self.deprecated, self.sunset):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"{self.path}: deprecation dates must carry a time zone")
+        if self.deprecated and self.sunset and self.sunset <= self.deprecated:
+            raise ValueError(f"{self.path}: the sunset must come after the deprecation")
 
     @property
     def metric_name(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from backends.transport import BackendRequest, get, post
 from orchestrator.apis.shaping import Reader, ShapeError
 from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+from orchestrator.schema import body, boolean, integer, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
 
@@ -36,6 +37,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         max_length=2,
         pattern=_COUNTRY,
         description="ISO 3166-1 alpha-2 country code, upper case (e.g. US).",
+        example="US",
     )
     plans = Endpoint(
         name="plans",
@@ -44,10 +46,15 @@ def endpoints() -> tuple[Endpoint, ...]:
         method="GET",
         path="/v1/nonmember/plans",
         auth=Auth.PUBLIC,
-        plan=Plan((Step("plans", "plans", _plans_request),), _compose_plans),
+        plan=Plan(
+            (Step("plans", "plans", _plans_request, feeds=frozenset({"currency", "plans"})),),
+            _compose_plans,
+        ),
         deadline_ms=800,
         summary="The plans on offer in a country, with local prices.",
+        fields=_PLANS_FIELDS,
         params=(country,),
+        example_fields="currency,plans(id,price)",
     )
     signup = Endpoint(
         name="signup",
@@ -56,6 +63,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         method="POST",
         path="/v1/nonmember/signup",
         auth=Auth.PUBLIC,
+        # No step declares feeds: sign-up is a write, so every step runs whatever is selected.
         plan=Plan(
             (
                 # Without the trial service, sign-up still goes ahead, just without a trial.
@@ -79,6 +87,7 @@ def endpoints() -> tuple[Endpoint, ...]:
         ),
         deadline_ms=2000,
         summary="Create an account and a subscription, with a free trial where eligible.",
+        fields=_SIGNUP_FIELDS,
         params=(
             Param(
                 "email",
@@ -87,6 +96,7 @@ def endpoints() -> tuple[Endpoint, ...]:
                 max_length=254,
                 pattern=_EMAIL,
                 description="The new member's e-mail address; one account per address.",
+                example="ava@example.com",
             ),
             Param(
                 "country",
@@ -95,6 +105,7 @@ def endpoints() -> tuple[Endpoint, ...]:
                 max_length=2,
                 pattern=_COUNTRY,
                 description="ISO 3166-1 alpha-2 country of the account, upper case.",
+                example="US",
             ),
             Param(
                 "plan_id",
@@ -102,6 +113,7 @@ def endpoints() -> tuple[Endpoint, ...]:
                 required=True,
                 max_length=32,
                 description="One of the plan ids that GET /v1/nonmember/plans offers there.",
+                example="standard",
             ),
             Param(
                 "card_last4",
@@ -110,6 +122,7 @@ def endpoints() -> tuple[Endpoint, ...]:
                 max_length=4,
                 pattern=_CARD_LAST4,
                 description="Last four digits of the payment card (the card itself is tokenised).",
+                example="4242",
             ),
         ),
         success_status=201,
@@ -146,6 +159,8 @@ def _plan(plan: Reader) -> dict[str, Any]:
 
 def _compose_plans(ctx: StepContext) -> dict[str, Any]:
     country = ctx.params["country"]
+    if not ctx.has("plans"):  # only the country was asked for
+        return {"country": country}
     offer, plans = _offers(ctx.results["plans"], country)
     return {"country": country, "currency": offer.text("currency"), "plans": plans}
 
@@ -214,3 +229,47 @@ def _compose_signup(ctx: StepContext) -> dict[str, Any]:
             },
         },
     }
+
+
+# -- response fields -----------------------------------------------------------------------
+
+_PLAN = (
+    text("id", "The plan id, as sign-up takes it."),
+    text("name", "The plan's name."),
+    integer("price", "Monthly price in minor units (cents)."),
+    text("currency", "ISO 4217 currency code."),
+    integer("max_streams", "Screens that may play at once."),
+    text("video_quality", "Best quality, e.g. 1080p."),
+)
+
+_PLANS_FIELDS = body(
+    text("country", "The country asked about."),
+    text("currency", "ISO 4217 currency of the prices."),
+    objects("plans", "The plans on offer.", *_PLAN),
+)
+
+_SIGNUP_FIELDS = body(
+    text("member_id", "The new member's id."),
+    obj("plan", "The plan subscribed to.", *_PLAN),
+    obj(
+        "trial",
+        "The free trial.",
+        boolean("eligible", "Whether the address may have a free trial."),
+        integer("days", "Trial length in days (0: none)."),
+        text("ends_at", "When the trial ends (ISO 8601); null without one.", nullable=True),
+    ),
+    obj(
+        "subscription",
+        "The subscription created.",
+        text("id", "The subscription id."),
+        text("status", "trialing or active."),
+        obj(
+            "next_charge",
+            "The first charge.",
+            integer("amount", "Amount in minor units."),
+            text("currency", "ISO 4217 currency code."),
+            text("date", "When (ISO 8601 date)."),
+        ),
+    ),
+    text("token", "A bearer token for the new member."),
+)

@@ -16,6 +16,7 @@ from orchestrator.apis.shaping import (
     unique,
 )
 from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+from orchestrator.schema import body, boolean, integer, number, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
 
@@ -41,6 +42,7 @@ def _title_param(description: str) -> Param:
         max_length=8,
         pattern=TITLE_ID_PATTERN,
         description=description,
+        example="t42",
     )
 
 
@@ -64,6 +66,7 @@ def _play() -> Endpoint:
         method="POST",
         path="/v1/playback/play",
         auth=Auth.MEMBER,
+        # The decision and the licence always run (no feeds): they are what play is for.
         plan=Plan(
             (
                 Step("subscriber", "subscriber", _subscriber_request),
@@ -76,6 +79,7 @@ def _play() -> Endpoint:
                     _bookmark_request,
                     ("subscriber", "device"),
                     fallback=Fallback.static({"position_s": 0}),
+                    feeds=frozenset({"resume_position_s"}),
                 ),
                 # Needs the decision (is playing allowed?) and the device (which DRM).
                 Step("license", "licensing", _license_request, ("device", "decision")),
@@ -84,6 +88,7 @@ def _play() -> Endpoint:
         ),
         deadline_ms=1500,
         summary="Whether and how a title plays on a device, with its licence and resume point.",
+        fields=_PLAY_FIELDS,
         params=(
             _title_param("The title to play, e.g. t42."),
             Param(
@@ -93,8 +98,10 @@ def _play() -> Endpoint:
                 max_length=40,
                 pattern=r"^[a-z0-9-]{1,40}$",
                 description="The device model family, e.g. tv-samsung-2024 or web-chrome.",
+                example="tv-samsung-2024",
             ),
         ),
+        example_fields="allowed,reason,stream(manifest_url),license(id)",
     )
 
 
@@ -146,7 +153,9 @@ def _compose_play(ctx: StepContext) -> dict[str, Any]:
         raise ShapeError("licensing: playing is allowed but there is no licence")
     stream = decision.child("stream")
     grant = Reader(ctx.results["license"], "licensing")
-    bookmark = Reader(ctx.results["bookmark"], "bookmarks")
+    resume = None
+    if ctx.has("bookmark"):
+        resume = Reader(ctx.results["bookmark"], "bookmarks").integer("position_s", minimum=0)
     return {
         "allowed": True,
         "title_id": ctx.params["title_id"],
@@ -162,7 +171,7 @@ def _compose_play(ctx: StepContext) -> dict[str, Any]:
             "drm": grant.text("drm"),
             "expires_in_s": grant.integer("expires_in_s", minimum=0),
         },
-        "resume_position_s": bookmark.integer("position_s", minimum=0),
+        "resume_position_s": resume,
     }
 
 
@@ -177,9 +186,11 @@ def _heartbeat() -> Endpoint:
         method="POST",
         path="/v1/playback/heartbeat",
         auth=Auth.MEMBER,
+        # A write: it runs whatever the device selects.
         plan=Plan((Step("bookmark", "bookmarks", _save_request),), _compose_heartbeat),
         deadline_ms=500,
         summary="Save the playing position, so the member can resume on any device.",
+        fields=_HEARTBEAT_FIELDS,
         params=(
             _title_param("The title being played, e.g. t42."),
             Param(
@@ -190,6 +201,7 @@ def _heartbeat() -> Endpoint:
                 minimum=0,
                 maximum=_MAX_POSITION_S,
                 description="Playing position in whole seconds from the start.",
+                example=120,
             ),
         ),
     )
@@ -223,16 +235,23 @@ def _history() -> Endpoint:
         auth=Auth.MEMBER,
         plan=Plan(
             (
-                Step("history", "history", _history_request),
+                Step("history", "history", _history_request, feeds=frozenset({"items"})),
                 # Without the catalog the items still come back, without their names.
                 Step(
-                    "catalog", "catalog", _history_catalog, ("history",), fallback=Fallback.omit()
+                    "catalog",
+                    "catalog",
+                    _history_catalog,
+                    ("history",),
+                    fallback=Fallback.omit(),
+                    feeds=frozenset({"items.title"}),
                 ),
             ),
             _compose_history,
         ),
         deadline_ms=1000,
         summary="What the member watched, newest first, with how far they got.",
+        fields=_HISTORY_FIELDS,
+        example_fields="items(title_id,title,progress)",
         params=(
             Param(
                 "limit",
@@ -261,6 +280,8 @@ def _history_catalog(ctx: StepContext) -> BackendRequest | None:
 
 
 def _compose_history(ctx: StepContext) -> dict[str, Any]:
+    if not ctx.has("history"):  # nothing was selected that needs it
+        return {}
     items = _items(ctx)
     titles: dict[str, Reader] = {}
     if ctx.has("catalog"):
@@ -289,3 +310,48 @@ def _progress(position_s: int, duration_s: int) -> float:
     if duration_s == 0:
         return 0.0
     return round(min(1.0, position_s / duration_s), _PROGRESS_DIGITS)
+
+
+# -- response fields -----------------------------------------------------------------------
+
+_PLAY_FIELDS = body(
+    boolean("allowed", "Whether the title may play on this device now."),
+    text("reason", "Why not, when not allowed.", nullable=True),
+    text("title_id", "The title to play."),
+    obj(
+        "stream",
+        "What to play.",
+        text("manifest_url", "The stream manifest."),
+        text("resolution", "e.g. 1080p."),
+        text("codec", "e.g. h264."),
+        integer("bitrate_kbps", "Peak bitrate."),
+        text("cdn", "Which CDN serves it."),
+    ),
+    obj(
+        "license",
+        "The DRM licence.",
+        text("id", "The licence id."),
+        text("drm", "widevine, playready or fairplay."),
+        integer("expires_in_s", "Seconds until the licence expires."),
+    ),
+    integer("resume_position_s", "Where to start, in seconds.", nullable=True),
+)
+
+_HEARTBEAT_FIELDS = body(
+    text("title_id", "The title being played."),
+    integer("position_s", "The position now stored, in seconds."),
+    boolean("saved", "Always true: the position was stored."),
+)
+
+_HISTORY_FIELDS = body(
+    objects(
+        "items",
+        "Watched titles, newest first.",
+        text("title_id", "The title id."),
+        text("title", "The title's name; absent when the catalog did not answer."),
+        text("watched_at", "When it was last watched (ISO 8601)."),
+        integer("position_s", "How far the member got, in seconds."),
+        integer("duration_s", "The title's running time, in seconds."),
+        number("progress", "Share watched, 0 to 1."),
+    ),
+)

@@ -9,7 +9,8 @@ compose error into a 500, so a wrongly typed reply can never leak to a device.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -21,10 +22,12 @@ __all__ = [
     "MATURITY_LEVELS",
     "MOST_MATURE",
     "TITLE_ID_PATTERN",
+    "CatalogField",
     "Reader",
     "ShapeError",
     "artwork",
     "boxart",
+    "catalog_attributes",
     "catalog_batch",
     "catalog_index",
     "match_scores",
@@ -33,6 +36,7 @@ __all__ = [
     "title_id",
     "title_ids",
     "unique",
+    "wanted_fields",
 ]
 
 #: A catalogue title id; device parameters and backend ids are held to the same form.
@@ -203,3 +207,51 @@ def match_scores(ratings: Any, ids: Iterable[str]) -> dict[str, int]:
     """The member's match percent for each of ``ids`` that a ratings reply scores."""
     scores = Reader(ratings, "ratings").child("scores")
     return {tid: scores.integer(tid, 0, _MATCH_MAX) for tid in ids if scores.has(tid)}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogField:
+    """A response field made of catalog attributes: what to ask the catalog for, how to read it.
+
+    ``sources`` pairs each dotted path below the field's object with the catalog attribute
+    it shows, so a selection of ``artwork(boxart)`` asks the catalog for ``boxart`` only.
+    """
+
+    key: str
+    sources: tuple[tuple[str, str], ...]
+    read: Callable[[Reader], Any]
+
+    @classmethod
+    def plain(cls, key: str, read: Callable[[Reader], Any]) -> CatalogField:
+        """A field shown as the catalog attribute of the same name."""
+        return cls(key, ((key, key),), read)
+
+
+def _below(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix else path
+
+
+def catalog_attributes(
+    ctx: StepContext,
+    prefix: str,
+    fields: Sequence[CatalogField],
+    always: Collection[str] = (),
+) -> list[str]:
+    """The catalog attributes the selected ``fields`` under ``prefix`` need, plus ``always``.
+
+    This is the selection pushed down: the catalog ships only what the device will see.
+    """
+    wanted = (
+        attribute
+        for catalog_field in fields
+        for path, attribute in catalog_field.sources
+        if attribute in always or ctx.wants(_below(prefix, path))
+    )
+    return unique(wanted)
+
+
+def wanted_fields(
+    ctx: StepContext, prefix: str, fields: Sequence[CatalogField]
+) -> tuple[CatalogField, ...]:
+    """The ``fields`` under ``prefix`` the device selected (decided once, not per title)."""
+    return tuple(f for f in fields if ctx.wants(_below(prefix, f.key)))

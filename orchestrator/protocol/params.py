@@ -2,7 +2,8 @@
 
 Out-of-bounds values are a 400 naming the parameter, never silently clamped. Unknown
 query parameters are rejected too: a typo should fail loudly on the device team's desk,
-not be ignored in production.
+not be ignored in production. ``fields``, which every endpoint takes, is parsed by
+``selection`` against the endpoint's response fields.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from orchestrator import problems
 from orchestrator.plans import Endpoint, Param, Source
+from orchestrator.protocol.fields import Selection, parse_fields
 
 _INT = re.compile(r"-?[0-9]{1,10}")
 _TRUE = frozenset({"true", "1"})
@@ -55,6 +57,18 @@ def parse_params(
             value = param.default
         values[param.name] = value
     return values
+
+
+def selection(endpoint: Endpoint, query: Mapping[str, list[str]]) -> Selection | None:
+    """The device's ``fields`` checked against the endpoint's; None means the whole response."""
+    raw = query.get("fields")
+    if raw is None:
+        return None
+    if len(raw) > 1:
+        raise problems.invalid_parameter("fields", "given more than once")
+    selected = parse_fields(raw[0], endpoint.fields)
+    # "*" selects everything: the same plan and body as no selection, so the same cache.
+    return None if selected.is_all else selected
 
 
 def _reject_unknown(

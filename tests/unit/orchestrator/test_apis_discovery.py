@@ -87,13 +87,14 @@ def _run(endpoint: Endpoint, params: dict[str, Any], replies: dict[str, Any]) ->
 
 
 def test_the_family_is_registered_and_its_endpoints_are_documented():
-    """Three member-only endpoints owned by discovery, each with a summary and described params."""
+    """Four member-only endpoints owned by discovery, each with a summary and described params."""
     assert FAMILIES["discovery"] is discovery.endpoints
     endpoints = discovery.endpoints()
     assert [(e.name, e.method, e.path, e.deadline_ms) for e in endpoints] == [
         ("home", "GET", "/v1/discovery/home", 1000),
         ("search", "GET", "/v1/discovery/search", 800),
         ("title", "GET", "/v1/discovery/titles/{id}", 800),
+        ("home_v2", "GET", "/v2/discovery/home", 1000),
     ]
     for endpoint in endpoints:
         assert (endpoint.api, endpoint.team) == ("discovery", TEAMS["discovery"])
