@@ -217,6 +217,28 @@ def test_hang_times_out_within_the_bulkhead_then_opens_and_heals(make_stack):
     stack.assert_bulkhead_held()
 
 
+def test_calls_cut_by_a_real_hang_leave_every_actor_alive(make_stack):
+    """Regression: the client's total timeout and the request's deadline both cut calls to
+    a hanging backend over real sockets; no actor stops, none is restarted, and the other
+    backend keeps answering."""
+    stack = make_stack()
+    refs = {name: stack.system.lookup(name) for name in ("catalog", "device")}
+    bystander = pykka.ThreadingActor.start()  # an unrelated actor in the same process
+    try:
+        stack.sim.set_fault("catalog", Fault(hang=True))
+        by_timeout = stack.request(deadline_s=1.0)  # the 200 ms backend timeout fires
+        by_deadline = stack.request(deadline_s=0.1)  # the request's deadline fires first
+        assert by_timeout.records[0].outcome == "timeout"
+        assert by_deadline.records[0].outcome == "timeout"
+        assert all(ref.is_alive() for ref in refs.values())
+        assert {name: stack.system.lookup(name) for name in refs} == refs
+        assert bystander.is_alive()
+        assert "crashes" not in stack.counts()
+        assert by_deadline.body["device"]["device_type"] == "ps5"
+    finally:
+        bystander.stop()
+
+
 def test_slow_below_the_timeout_only_adds_its_delay(make_stack):
     """+50 ms under a 200 ms timeout: every call succeeds, a little later; breaker closed."""
     stack = make_stack()
