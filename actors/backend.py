@@ -116,7 +116,7 @@ class BackendState:
 
     def record(self, outcome: str, latency_ms: float | None = None) -> None:
         """Count one answered call's outcome, in the counters and the rolling window."""
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.count(outcome)
         self.stats.record(outcome, latency_ms)
 
     def reserve(self) -> bool:
@@ -181,7 +181,6 @@ class _Held:
     ticket: int
     attempts: int = 0
     started_at: float = 0.0
-    greenlet: gevent.Greenlet | None = None
 
 
 class BackendActor(pykka.ThreadingActor):
@@ -308,7 +307,7 @@ class BackendActor(pykka.ThreadingActor):
 
     def _attempt(self, seq: int, held: _Held, delay_s: float) -> None:
         held.attempts += 1
-        held.greenlet = self._greenlets.spawn(self._execute, seq, held.call, delay_s)
+        self._greenlets.spawn(self._execute, seq, held.call, delay_s)
 
     def _retry(self, seq: int, held: _Held, done: _Done) -> bool:
         """Start another attempt of a failed call if the retry rules allow; True if started."""
