@@ -47,6 +47,7 @@ greenlet (``GaugeReporter``), never per call.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 import math
 import re
@@ -382,13 +383,16 @@ class StatsdSink:
         """
         resolver = socket.getaddrinfo if resolve is None else resolve
         try:
-            with gevent.Timeout(resolve_timeout_s, _ResolveTimeoutError):
-                infos = resolver(host, port, 0, socket.SOCK_DGRAM)
-            family, _type, _proto, _name, sockaddr = infos[0]
-            numeric_host = str(sockaddr[0])
-            client = _CountingStatsClient(
-                numeric_host, port, max_udp_bytes, ipv6=family == socket.AF_INET6
-            )
+            literal = _ip_literal(host)
+            if literal is not None:
+                # An address needs no resolver (under gevent, a thread pool) at all.
+                numeric_host, ipv6 = literal
+            else:
+                with gevent.Timeout(resolve_timeout_s, _ResolveTimeoutError):
+                    infos = resolver(host, port, 0, socket.SOCK_DGRAM)
+                family, _type, _proto, _name, sockaddr = infos[0]
+                numeric_host, ipv6 = str(sockaddr[0]), family == socket.AF_INET6
+            client = _CountingStatsClient(numeric_host, port, max_udp_bytes, ipv6=ipv6)
         except (OSError, UnicodeError, IndexError, _ResolveTimeoutError) as exc:
             log.warning("statsd %s:%s unusable (%s): metrics are off", host, port, exc)
             return NullSink(reason=f"statsd {host}:{port} unusable")
@@ -424,6 +428,15 @@ class StatsdSink:
     def close(self) -> None:
         """Close the socket; later sends are counted as errors."""
         self._client.close()
+
+
+def _ip_literal(host: str) -> tuple[str, bool] | None:
+    """``(address, is_ipv6)`` if ``host`` is an IP address (``[::1]`` too), else None."""
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+    return str(address), address.version == 6  # noqa: PLR2004 - the IP version number
 
 
 class _ResolveTimeoutError(Exception):

@@ -403,6 +403,25 @@ def test_resolution_happens_once_at_connect(udp_receiver):
     sink.close()
 
 
+def test_an_ip_address_needs_no_resolver(udp_receiver):
+    """A literal address (the default 127.0.0.1) never touches the resolver's thread pool."""
+
+    def resolver(*_args: object) -> list[tuple[object, ...]]:
+        raise AssertionError("resolver called for an IP literal")
+
+    port = udp_receiver.getsockname()[1]
+    sink = StatsdSink.connect("127.0.0.1", port, resolve=resolver)
+    assert isinstance(sink, StatsdSink)
+    sink.send([Stat(C, "fd.frontend.shed", 1)])
+    assert udp_receiver.recv(100) == b"fd.frontend.shed:1|c"
+    sink.close()
+    for literal in ("::1", "[::1]"):
+        sink = StatsdSink.connect(literal, port, resolve=resolver)
+        assert isinstance(sink, StatsdSink)
+        assert sink.address == ("::1", port)
+        sink.close()
+
+
 def test_unresolvable_host_gives_a_null_sink_and_a_warning(caplog):
     """A name that does not resolve turns metrics off with one warning, not a crash."""
 
