@@ -25,7 +25,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from actors.plan import StepRecord
@@ -116,8 +116,12 @@ class JsonFormatter(logging.Formatter):
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, _REDACTED)
-        text = _BEARER.sub("Bearer " + _REDACTED, text)
-        return _JWT.sub(_REDACTED, text)
+        # The substring tests cost 0.3 us; each regex scan of a line costs about 7 us.
+        if "bearer" in text.lower():
+            text = _BEARER.sub("Bearer " + _REDACTED, text)
+        if "eyJ" in text:
+            text = _JWT.sub(_REDACTED, text)
+        return text
 
 
 def _iso_utc(created: float) -> str:
@@ -229,8 +233,23 @@ class AccessLog:
         """Log one request; never raises (a broken trace builder is noted in the line)."""
         slow = self._is_slow(entry.latency_ms)
         if self._log.isEnabledFor(logging.INFO):
-            fields = {"event": "access", **asdict(entry), "slow": slow}
-            fields["degraded"] = list(entry.degraded)
+            # Spelled out: dataclasses.asdict deep-copies and was half the line's cost.
+            fields = {
+                "event": "access",
+                "request_id": entry.request_id,
+                "method": entry.method,
+                "path": entry.path,
+                "query_chars": entry.query_chars,
+                "endpoint": entry.endpoint,
+                "team": entry.team,
+                "status": entry.status,
+                "latency_ms": entry.latency_ms,
+                "degraded": list(entry.degraded),
+                "backend_calls": entry.backend_calls,
+                "client": entry.client,
+                "device_type": entry.device_type,
+                "slow": slow,
+            }
             self._log.info("access", extra={FIELDS_ATTR: fields})
         if not slow or not self._log.isEnabledFor(logging.WARNING):
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ import pytest
 from actors.plan import Step, StepRecord
 from orchestrator.access_log import (
     FIELDS_ATTR,
+    AccessEntry,
     AccessLog,
     EventLog,
     JsonFormatter,
@@ -114,6 +116,13 @@ def test_access_line_has_every_field_and_no_query_or_token(lines):
     }
     assert "crush" not in lines.raw()
     assert JWT not in lines.raw()
+
+
+def test_access_line_carries_every_entry_field(lines):
+    """A field added to AccessEntry must reach the line too."""
+    AccessLog(1000, lines.logger).write(entry())
+    (line,) = lines.parsed()
+    assert {field.name for field in dataclasses.fields(AccessEntry)} <= set(line)
 
 
 def test_device_input_is_sanitised_and_truncated(lines):
