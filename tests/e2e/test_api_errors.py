@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the fixture's type; conftest is not importable when suites mix
+    from conftest import Stack
+
 import time
 
 import pytest
 import requests
-from conftest import Stack
 
 pytestmark = pytest.mark.e2e
 

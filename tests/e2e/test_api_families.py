@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the fixture's type; conftest is not importable when suites mix
+    from conftest import Stack
+
 import pytest
-from conftest import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import gevent
 import gevent.event
 import gevent.queue
-from conftest import SystemFactory
 
 from actors.call_cache import SharedCalls
 from actors.messages import Call, Outcome, Reply
 from actors.plan import Plan, RunStatus, Step, StepContext
 from actors.supervisor import execute_plan
+from actors.system import ActorSystem
 from backends.errors import BackendStatusError
 from backends.specs import RetrySettings
 from backends.testing import FakeBackend
@@ -30,6 +31,9 @@ class Inbox:
 
     def next(self) -> Reply:
         return self.queue.get(timeout=2)
+
+
+SystemFactory = Callable[..., ActorSystem]
 
 
 def _call(call_id: int, inbox: Inbox, request: BackendRequest | None = None) -> Call:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gevent
 import gevent.event
-from conftest import SystemFactory, run
 
 from actors.plan import Fallback, Plan, RunStatus, Step, StepContext
+from actors.system import ActorSystem
+from actors.testing import run
 from backends.testing import EventLog, FakeBackend
 from backends.transport import BackendRequest, get
+
+SystemFactory = Callable[..., ActorSystem]
 
 
 def _results(ctx: StepContext) -> dict[str, object]:
