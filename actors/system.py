@@ -24,7 +24,7 @@ from actors.backend import BackendActor, BackendCaller, BackendState, submit
 from actors.breaker import OPEN, Override
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
-from actors.plan import Plan, RunResult
+from actors.plan import Plan, RunResult, StepRecord
 from actors.supervisor import execute_plan
 from backends.specs import BackendSpec
 
@@ -36,6 +36,8 @@ LAST_GOOD_TTL_S = 300.0
 
 #: Told ``(backend, old_state, new_state)`` when a backend's breaker changes state.
 BreakerListener = Callable[[str, str, str], None]
+#: Told ``(backend, restarts_so_far)`` after a crashed backend actor was replaced.
+RestartListener = Callable[[str, int], None]
 
 
 #: An operator's breaker action (``orchestrator.admin``) -> the override it sets.
@@ -126,9 +128,11 @@ class ActorSystem:
         *,
         seed: int | None = None,
         on_breaker_change: BreakerListener | None = None,
+        on_restart: RestartListener | None = None,
     ) -> None:
         self._clock = clock
         self._on_breaker_change = on_breaker_change
+        self._on_restart = on_restart
         self.states: dict[str, BackendState] = {}
         for spec in specs:
             self.states[spec.name] = BackendState.create(
@@ -185,6 +189,16 @@ class ActorSystem:
         automatic, closed with an empty window. ``KeyError`` for an unknown backend."""
         self.states[backend].breaker.force(override)
 
+    def record_fallbacks(self, records: Iterable[StepRecord]) -> None:
+        """Count each step that fell back in its backend's window (``fallbacks``).
+
+        A fallback is a fact of the request, not of the call, so the app reports it after
+        the plan ran."""
+        for record in records:
+            state = self.states.get(record.step.backend) if record.degraded else None
+            if state is not None:
+                state.stats.record("fallback")
+
     def backend_views(self) -> list[BackendView]:
         """One live view per backend, for operators (``orchestrator.admin.BackendViews``)."""
         return [BackendView(state) for state in self.states.values()]
@@ -240,6 +254,8 @@ class ActorSystem:
             log.error("backend %s: %d places still reserved at restart", name, state.outstanding)
             state.outstanding = 0
         self._start_actor(name)
+        if self._on_restart is not None:
+            self._on_restart(name, state.counts["restarts"])
 
     def _breaker_changed(self, name: str, before: str, after: str) -> None:
         self.states[name].count(f"breaker_{after}")

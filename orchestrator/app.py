@@ -33,6 +33,8 @@ from actors.messages import Call, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
 from actors.supervisor import execute_plan
 from orchestrator import problems
+from orchestrator.access_log import AccessLog, access_entry, backend_calls
+from orchestrator.admin import AdminHandler, AdminRequest, EndpointWindows
 from orchestrator.admission import Admission
 from orchestrator.auth import Claims, InvalidTokenError, TokenSigner, bearer_token, secret_equals
 from orchestrator.catalog import (
@@ -44,6 +46,7 @@ from orchestrator.catalog import (
     openapi_document,
 )
 from orchestrator.docs_page import CONTENT_SECURITY_POLICY, render
+from orchestrator.metrics import MetricNames, Metrics, NullSink, RequestMetrics
 from orchestrator.plans import Auth, Endpoint, EndpointRegistry
 from orchestrator.protocol.batch import (
     BATCH_PATH,
@@ -96,6 +99,10 @@ class Backends(Protocol):
         """Tell ``call`` to its backend (``None``: a reply will come), or reject it now."""
         ...
 
+    def record_fallbacks(self, records: Iterable[StepRecord]) -> None:
+        """Count, per backend, the steps that fell back (the admin view's window)."""
+        ...
+
 
 @dataclass(slots=True)
 class Request:
@@ -109,6 +116,11 @@ class Request:
     member_id: str | None = None
     degraded: tuple[str, ...] = ()
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    environ: Environ = field(default_factory=dict)
+    #: The HTTP request's metrics (a batch's calls share their batch's).
+    metrics: RequestMetrics | None = None
+    records: tuple[StepRecord, ...] = ()
+    backend_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +171,22 @@ class FrontdoorApp:
         signer: TokenSigner,
         options: AppOptions,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        metrics: Metrics | None = None,
+        access_log: AccessLog | None = None,
+        windows: EndpointWindows | None = None,
+        admin: AdminHandler | None = None,
     ) -> None:
         self.registry = registry
+        if metrics is None:  # tests that build the app alone: drop metrics
+            names = MetricNames("frontdoor", registry.endpoints, sorted(registry.backends()))
+            metrics = Metrics(names, NullSink())
+        self.metrics = metrics
+        self.access_log = AccessLog(slow_request_ms=1000) if access_log is None else access_log
+        self.windows = (
+            EndpointWindows(registry.endpoints, clock=clock) if windows is None else windows
+        )
+        self.admin = admin
         self.backends = backends
         self.signer = signer
         self.options = options
@@ -178,14 +204,12 @@ class FrontdoorApp:
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO", "/") or "/",
             self._clock(),
+            environ=environ,
+            metrics=self.metrics.request(),
         )
-        document = self._documents.get(request.path)
-        if document is not None:
-            return self._document(start_response, request, document)
-        builtin = self._builtin(request)
-        if builtin is not None:
-            status, body = builtin
-            return self._respond(start_response, request, status, body)
+        early = self._early(start_response, request)
+        if early is not None:
+            return early
         if not self.admission.try_enter():
             # Shed before any parsing or backend work: rejection must be far cheaper than work.
             problem = problems.overloaded(retry_after_s=1)
@@ -200,6 +224,20 @@ class FrontdoorApp:
         finally:
             self.admission.leave()
         return self._respond(start_response, request, status, body)
+
+    def _early(self, start_response: StartResponse, request: Request) -> list[bytes] | None:
+        """Documents, health and admin: answered before admission, even while shedding."""
+        document = self._documents.get(request.path)
+        if document is not None:
+            return self._document(start_response, request, document)
+        builtin = self._builtin(request)
+        if builtin is not None:
+            status, body = builtin
+            return self._respond(start_response, request, status, body)
+        if self.admin is not None and AdminHandler.handles(request.path):
+            # Operators must get in while the process sheds.
+            return self._admin(start_response, request, self.admin)
+        return None
 
     # -- steps of a request ---------------------------------------------------------------
 
@@ -235,15 +273,21 @@ class FrontdoorApp:
         params = parse_params(endpoint, query, path_params, body)
         selected = selection(endpoint, query)
         deadline = min(scope.deadline, request.started + endpoint.deadline_ms / 1000.0)
-        result = execute_plan(
-            endpoint.plan.pruned(selected),
-            directory=scope.calls,
-            params=params,
-            member_id=request.member_id,
-            deadline=deadline,
-            request_id=request.request_id,
-            clock=self._clock,
-        )
+        with self.windows.running(endpoint.metric_name):
+            result = execute_plan(
+                endpoint.plan.pruned(selected),
+                directory=scope.calls,
+                params=params,
+                member_id=request.member_id,
+                deadline=deadline,
+                request_id=request.request_id,
+                clock=self._clock,
+            )
+        request.records = result.records
+        request.backend_calls += backend_calls(result.records)
+        if request.metrics is not None:
+            request.metrics.steps(result.records)
+        self.backends.record_fallbacks(result.records)
         status, payload = self._result(request, endpoint, result, selected)
         if isinstance(payload, dict) and scope.trace:
             payload["meta"]["trace"] = _trace(request.started, result.records)
@@ -285,7 +329,14 @@ class FrontdoorApp:
         self, batch: Request, scope: _Scope, index: int, call: BatchCall
     ) -> dict[str, Any]:
         """One call of a batch through the common path; its failure is its reply, not raised."""
-        request = Request(f"{batch.request_id}.{index}", call.method, call.path, self._clock())
+        request = Request(
+            f"{batch.request_id}.{index}",
+            call.method,
+            call.path,
+            self._clock(),
+            environ=batch.environ,
+            metrics=batch.metrics,
+        )
         if call.problem is not None:
             return failure(call.id, call.problem, request.request_id)
         # Each call is admitted like a request of its own: a batch is that much work.
@@ -297,12 +348,15 @@ class FrontdoorApp:
             body = _call_body(endpoint, call)
             status, payload = self._serve(request, scope, endpoint, path_params, call.query, body)
         except problems.Problem as problem:
+            self._observe_call(batch, request, problem.status)
             return failure(call.id, problem, request.request_id)
         except Exception:
             log.exception("request %s: unhandled error", request.request_id)
+            self._observe_call(batch, request, 500)
             return failure(call.id, problems.internal_error(), request.request_id)
         finally:
             self.admission.leave()
+        self._observe_call(batch, request, status)
         return answer(call.id, status, payload, dict(request.extra_headers))
 
     def _wants_trace(self, environ: Environ) -> bool:
@@ -390,6 +444,7 @@ class FrontdoorApp:
             *request.extra_headers,
         ]
         start_response(_STATUS_LINES.get(status, f"{status} Unknown"), headers)
+        self._observe(request, status)
         return [payload]
 
     def _document(
@@ -418,7 +473,71 @@ class FrontdoorApp:
             *problem.headers.items(),
         ]
         start_response(_STATUS_LINES.get(problem.status, f"{problem.status} Error"), headers)
+        self._observe(request, problem.status)
         return [payload]
+
+    # -- observability ---------------------------------------------------------------------
+
+    def _admin(
+        self, start_response: StartResponse, request: Request, admin: AdminHandler
+    ) -> list[bytes]:
+        environ = request.environ
+        admin_request = AdminRequest(
+            method=request.method,
+            path=request.path,
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            request_id=request.request_id,
+            client=environ.get("REMOTE_ADDR"),
+            read_body=lambda: self._read_body(environ),
+        )
+        try:
+            reply = admin.handle(admin_request)
+        except problems.Problem as problem:
+            return self._problem(start_response, request, problem)
+        except Exception:
+            log.exception("request %s: unhandled error", request.request_id)
+            return self._problem(start_response, request, problems.internal_error())
+        return self._respond(start_response, request, reply.status, reply.body)
+
+    def _observe(self, request: Request, status: int) -> None:
+        """A finished HTTP request: its metrics (one pipeline), window and access line."""
+        if request.path in _HEALTH_PATHS or request.metrics is None:
+            return  # probes every second would drown the access log
+        latency_ms = (self._clock() - request.started) * 1000.0
+        endpoint = request.endpoint
+        degraded = bool(request.degraded)
+        try:
+            if endpoint is not None:
+                request.metrics.endpoint(endpoint.metric_name)
+                self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
+            request.metrics.finish(status, latency_ms, degraded=degraded)
+            entry = access_entry(
+                request.environ,
+                request_id=request.request_id,
+                status=status,
+                latency_ms=latency_ms,
+                endpoint=None if endpoint is None else endpoint.metric_name,
+                team=None if endpoint is None else endpoint.team,
+                degraded=request.degraded,
+                backend_calls=request.backend_calls,
+            )
+            self.access_log.write(entry, lambda: _trace(request.started, request.records))
+        except Exception:
+            log.exception("request %s: recording metrics or access log failed", request.request_id)
+
+    def _observe_call(self, batch: Request, request: Request, status: int) -> None:
+        """One call of a batch: its endpoint's stats join the batch's pipeline."""
+        batch.backend_calls += request.backend_calls
+        endpoint = request.endpoint
+        if endpoint is None or batch.metrics is None:
+            return
+        latency_ms = (self._clock() - request.started) * 1000.0
+        degraded = bool(request.degraded)
+        batch.metrics.endpoint_result(endpoint.metric_name, status, latency_ms, degraded=degraded)
+        self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
+
+
+_HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def _trace(started: float, records: tuple[StepRecord, ...]) -> list[dict[str, Any]]:

@@ -14,10 +14,13 @@ from actors.system import ActorSystem
 from backends.client import BackendClient
 from backends.requests_transport import make_transport
 from backends.specs import BackendSpec
+from orchestrator.access_log import AccessLog, EventLog, SheddingMonitor
+from orchestrator.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.apis import FAMILIES
 from orchestrator.app import AppOptions, FrontdoorApp
 from orchestrator.auth import TokenSigner
 from orchestrator.config import Settings, Topology
+from orchestrator.metrics import GaugeReporter, Metrics
 from orchestrator.plans import Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
@@ -65,26 +68,59 @@ class Frontdoor:
     system: ActorSystem
     app: FrontdoorApp
     signer: TokenSigner
+    metrics: Metrics
+    reporter: GaugeReporter
 
     @classmethod
     def build(cls, settings: Settings, specs: tuple[BackendSpec, ...] | None = None) -> Frontdoor:
-        """Wire the parts; nothing runs until ``start``."""
+        """Wire the parts; nothing runs until ``start`` (statsd's address is resolved now)."""
         registry = EndpointRegistry(endpoints_for(settings.server.topology))
         all_specs = settings.backend_specs() if specs is None else specs
         needed = registry.backends()
-        system = ActorSystem([s for s in all_specs if s.name in needed], _client)
+        events = EventLog()
+        system = ActorSystem(
+            [s for s in all_specs if s.name in needed],
+            _client,
+            on_breaker_change=events.breaker_changed,
+            on_restart=events.backend_restarted,
+        )
         signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
         options = AppOptions(
             max_body_bytes=settings.server.max_body_bytes,
             max_inflight=settings.server.max_inflight,
             admin_token=settings.auth.admin_token,
         )
-        return cls(settings, system, FrontdoorApp(registry, system, signer, options), signer)
+        metrics = Metrics.from_settings(settings.statsd, registry.endpoints, sorted(needed))
+        windows = EndpointWindows(registry.endpoints)
+        admin = AdminHandler(system, windows, admin_token=settings.auth.admin_token, signer=signer)
+        app = FrontdoorApp(
+            registry,
+            system,
+            signer,
+            options,
+            metrics=metrics,
+            access_log=AccessLog(settings.logging.slow_request_ms),
+            windows=windows,
+            admin=admin,
+        )
+        shedding = SheddingMonitor(events)
+        reporter = GaugeReporter(
+            metrics,
+            lambda: gauge_snapshot(
+                system.backend_views(), app.admission.inflight, app.admission.shed
+            ),
+            settings.statsd.gauge_interval_s,
+            observers=[lambda snap: shedding.observe(snap.shed_total, snap.frontend_inflight)],
+        )
+        return cls(settings, system, app, signer, metrics, reporter)
 
     def start(self) -> None:
-        """Start the backend actors."""
+        """Start the backend actors, then the gauge reporter."""
         self.system.start()
+        self.reporter.start()
 
     def stop(self) -> None:
-        """Stop the backend actors (after the server has drained)."""
+        """Stop reporting, stop the backend actors (after the server has drained)."""
+        self.reporter.stop()
         self.system.stop()
+        self.metrics.close()
