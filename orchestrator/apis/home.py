@@ -51,7 +51,7 @@ _TITLE_ID = re.compile(TITLE_ID_PATTERN)
 
 #: v1 was deprecated when v2 shipped, and stops answering six months later.
 V1_DEPRECATED = datetime(2026, 1, 1, tzinfo=UTC)
-V1_SUNSET = datetime(2026, 7, 1, tzinfo=UTC)
+V1_SUNSET = datetime(2027, 7, 1, tzinfo=UTC)
 
 # In the order the catalog is asked for them.
 _COMMON_CARD: tuple[CatalogField, ...] = (

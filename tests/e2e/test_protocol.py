@@ -264,7 +264,7 @@ def test_v1_and_v2_home_side_by_side(stack: Stack):
             assert "boxart" not in new_video
     assert v1.headers["Deprecation"] == "@1767225600"  # RFC 9745: 2026-01-01T00:00:00Z
     sunset = email.utils.parsedate_to_datetime(v1.headers["Sunset"])  # RFC 8594: an HTTP date
-    assert sunset.isoformat() == "2026-07-01T00:00:00+00:00"
+    assert sunset.isoformat() == "2027-07-01T00:00:00+00:00"
     assert '</v2/discovery/home>; rel="successor-version"' in v1.headers["Link"]
     assert "Deprecation" not in v2.headers
     assert "Sunset" not in v2.headers

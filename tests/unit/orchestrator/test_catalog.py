@@ -110,7 +110,7 @@ def test_the_catalog_lists_every_endpoint_with_everything_a_device_team_needs(
     ]
     assert home["deprecation"] == {
         "deprecated": "2026-01-01T00:00:00Z",
-        "sunset": "2026-07-01T00:00:00Z",
+        "sunset": "2027-07-01T00:00:00Z",
         "successor": "/v2/discovery/home",
     }
     assert catalog["protocol"]["batch"] == {
