@@ -38,7 +38,7 @@ from actors.stats import WindowStats
 from orchestrator import problems
 from orchestrator.access_log import AUDIT_LOGGER, FIELDS_ATTR
 from orchestrator.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
-from orchestrator.metrics import BackendGauges, GaugeSnapshot
+from orchestrator.metrics import BackendGauges, EndpointLike, GaugeSnapshot
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -157,23 +157,8 @@ def gauge_snapshot(
 # Endpoint windows (kept by the app).
 
 
-class EndpointInfo(Protocol):
-    """What the admin view shows of an endpoint declaration (``orchestrator.plans.Endpoint``)."""
-
-    @property
-    def api(self) -> str:
-        """API family."""
-        ...
-
-    @property
-    def name(self) -> str:
-        """Endpoint name."""
-        ...
-
-    @property
-    def team(self) -> str:
-        """Owning team."""
-        ...
+class EndpointInfo(EndpointLike, Protocol):
+    """What the admin view shows of an endpoint declaration: the naming fields plus the route."""
 
     @property
     def method(self) -> str:
