@@ -33,7 +33,7 @@ from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
 from actors.retry import Retrier, RetryBudget, RetryPolicy
 from actors.stats import WindowStats
-from backends.errors import BackendError, BackendTimeoutError
+from backends.errors import BackendError, BackendStatusError, BackendTimeoutError
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest
 
@@ -170,6 +170,8 @@ class _Done:
     retryable: bool
     started_at: float
     finished_at: float
+    #: The backend's non-2xx HTTP status, else 0.
+    status: int = 0
 
 
 @dataclass(slots=True)
@@ -287,6 +289,7 @@ class BackendActor(pykka.ThreadingActor):
             started_at=held.started_at,
             finished_at=done.finished_at,
             attempts=held.attempts,
+            status=done.status,
         )
         if call.keep_last_good:
             if done.outcome.ok:
@@ -351,7 +354,7 @@ class BackendActor(pykka.ThreadingActor):
         if delay_s > 0:
             gevent.sleep(delay_s)  # a retry's backoff: the call keeps its bulkhead slot
         started = self._clock()
-        outcome, value, error = Outcome.SUCCESS, None, ""
+        outcome, value, error, status = Outcome.SUCCESS, None, "", 0
         verdict, retryable = Verdict.SUCCESS, False
         try:
             value = self.state.client.call(
@@ -364,10 +367,12 @@ class BackendActor(pykka.ThreadingActor):
         except BackendError as exc:
             outcome, error, retryable = Outcome.FAILURE, type(exc).__name__, exc.retryable
             verdict = Verdict.FAILURE if exc.counts_as_failure else Verdict.NEUTRAL
+            status = exc.status if isinstance(exc, BackendStatusError) else 0
         except Exception:  # a client bug must still produce a reply, and not kill anything
             log.exception("backend %s: unexpected client error", self.name)
             outcome, error, verdict = Outcome.FAILURE, "internal", Verdict.FAILURE
-        done = _Done(seq, outcome, value, error, verdict, retryable, started, self._clock())
+        finished = self._clock()
+        done = _Done(seq, outcome, value, error, verdict, retryable, started, finished, status)
         # If the actor stopped or crashed, it has already answered this call.
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(done)
@@ -416,6 +421,7 @@ def _with_last_good(state: BackendState, call: Call, reply: Reply) -> Reply:
         reply.attempts,
         last_good=value,
         has_last_good=True,
+        status=reply.status,
     )
 
 

@@ -67,6 +67,8 @@ class Reply:
     #: On failure of a ``keep_last_good`` call: the last good value for the same key, if fresh.
     last_good: Any = None
     has_last_good: bool = False
+    #: The backend's HTTP status when it answered with a non-2xx status, else 0.
+    status: int = 0
 
 
 @dataclass(frozen=True, slots=True)

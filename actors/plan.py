@@ -58,6 +58,30 @@ class Fallback:
         return cls(FallbackKind.OMIT)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceError:
+    """What a backend's refusal means for the device: a problem code and a detail.
+
+    A step maps the backend statuses that say *the device's request* was wrong (a 409 for
+    an e-mail already signed up, a 404 for an unknown title) to one of these, so the
+    device gets a precise 4xx instead of a 503. The detail is written for devices.
+    """
+
+    code: str
+    detail: str
+    #: The device parameter at fault, when there is one.
+    parameter: str = ""
+
+
+class Refused(Exception):  # noqa: N818 - a verdict, raised by request builders
+    """Raised by a request builder that finds, from earlier results, that the device asked
+    for something wrong (a plan the country does not sell): the request is refused."""
+
+    def __init__(self, error: DeviceError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
 #: Distinct selections whose pruned plan each plan keeps (least recently used goes first).
 PRUNED_CACHE_SIZE = 128
 
@@ -107,6 +131,9 @@ class Step:
     #: A step that feeds none of the selected fields is pruned; an empty set means the step
     #: always runs (writes, whose effect is the point, and steps not yet declared).
     feeds: frozenset[str] = frozenset()
+    #: Backend statuses that mean the device asked for something wrong, and what to answer.
+    #: Such a refusal fails the request even when the step has a fallback.
+    device_errors: Mapping[int, DeviceError] = field(default_factory=dict, compare=False)
 
     @property
     def required(self) -> bool:
@@ -210,6 +237,7 @@ class RunStatus(enum.Enum):
     OK = "ok"
     FAILED = "failed"  # a required step failed
     TIMED_OUT = "timed_out"  # a required step was unfinished at the deadline
+    REJECTED = "rejected"  # a backend refused the device's request (``RunResult.rejection``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +249,8 @@ class RunResult:
     degraded: tuple[str, ...] = ()
     failed_step: str = ""
     records: tuple[StepRecord, ...] = ()
+    #: Why the device's request was refused, when ``status`` is ``REJECTED``.
+    rejection: DeviceError | None = None
 
 
 class PlanRun:
@@ -241,6 +271,7 @@ class PlanRun:
         self.results: dict[str, Any] = {}
         self._unresolved = len(self.records)
         self._failure: tuple[RunStatus, str] | None = None
+        self._rejection: DeviceError | None = None
 
     @property
     def finished(self) -> bool:
@@ -278,6 +309,9 @@ class PlanRun:
                     continue
                 try:
                     request = record.step.request(self.context())
+                except Refused as refused:
+                    self._refuse(record, "refused", refused.error)
+                    break
                 except Exception as exc:  # noqa: BLE001 - a builder bug degrades only its step
                     self._resolve_failed(record, "failure", f"request builder: {exc!r}", None)
                     continue
@@ -308,6 +342,10 @@ class PlanRun:
             self.results[record.step.name] = reply.value
             self._unresolved -= 1
             return
+        rejection = record.step.device_errors.get(reply.status) if reply.status else None
+        if rejection is not None:
+            self._refuse(record, reply.outcome.value, rejection, reply.error)
+            return
         last_good = (reply.last_good,) if reply.has_last_good else None
         self._resolve_failed(record, reply.outcome.value, reply.error, last_good)
 
@@ -325,7 +363,7 @@ class PlanRun:
         records = tuple(self.records)
         if self._failure is not None:
             status, step = self._failure
-            return RunResult(status, failed_step=step, records=records)
+            return RunResult(status, failed_step=step, records=records, rejection=self._rejection)
         degraded = self.degraded()
         try:
             body = self.plan.compose(self.context())
@@ -335,6 +373,17 @@ class PlanRun:
             compose_error(exc)
             return RunResult(RunStatus.FAILED, failed_step="compose", records=records)
         return RunResult(RunStatus.OK, body, degraded, records=records)
+
+    def _refuse(
+        self, record: StepRecord, outcome: str, rejection: DeviceError, error: str = ""
+    ) -> None:
+        """The device's request is refused: the run ends, fallbacks do not apply."""
+        record.state = StepState.DONE
+        record.outcome = outcome
+        record.error = error or rejection.code
+        self._unresolved -= 1
+        self._rejection = rejection
+        self._failure = (RunStatus.REJECTED, record.step.name)
 
     def _deps_done(self, step: Step) -> bool:
         records = self.records

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 import gevent.pool
 
 from actors.call_cache import SharedCalls
-from actors.messages import Call, Reply
+from actors.messages import Call, Outcome, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
 from actors.supervisor import execute_plan
 from orchestrator import problems
@@ -414,10 +414,13 @@ class FrontdoorApp:
     ) -> tuple[int, Any]:
         if result.status is RunStatus.TIMED_OUT:
             raise problems.deadline_exceeded()
-        if result.status is RunStatus.FAILED:
+        if result.status is RunStatus.REJECTED and result.rejection is not None:
+            why = result.rejection
+            raise problems.refused(why.code, why.detail, why.parameter)
+        if result.status is not RunStatus.OK:
             if result.failed_step in {"compose", "supervisor"}:
                 raise problems.internal_error()
-            raise problems.dependency_unavailable()
+            raise problems.dependency_unavailable(_retry_after(result))
         body = result.body
         request.degraded = result.degraded
         if isinstance(body, dict):
@@ -590,6 +593,20 @@ def _call_body(endpoint: Endpoint, call: BatchCall) -> dict[str, Any] | None:
         return {} if call.body is None else call.body
     if call.body is not None:
         raise problems.invalid_batch(f"{endpoint.method} {endpoint.path} takes no body")
+    return None
+
+
+#: Outcomes by which Frontdoor itself refused a call (breaker open, bulkhead full).
+_REFUSED_HERE = frozenset({Outcome.SHORT_CIRCUITED.value, Outcome.REJECTED.value})
+#: What a device is told to wait after such a refusal: brief, and cheap to answer again.
+_DEPENDENCY_RETRY_AFTER_S = 1.0
+
+
+def _retry_after(result: RunResult) -> float | None:
+    """``Retry-After`` for a failed run: only when the failed step was refused here."""
+    for record in result.records:
+        if record.step.name == result.failed_step:
+            return _DEPENDENCY_RETRY_AFTER_S if record.outcome in _REFUSED_HERE else None
     return None
 
 

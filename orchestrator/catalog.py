@@ -320,7 +320,14 @@ def _responses(endpoint: Endpoint, schema_name: str) -> dict[str, Any]:
         statuses.append("403")
     if endpoint.method in {"POST", "PUT"}:
         statuses.extend(("413", "415"))
+    # What the endpoint's services may refuse on the device's behalf (409, 402, 404...).
+    statuses.extend(
+        str(problems.CODES[error.code].status)
+        for step in endpoint.plan.steps
+        for error in step.device_errors.values()
+    )
     statuses.extend(("500", "503", "504"))
+    statuses = sorted(set(statuses))
     responses = {str(endpoint.success_status): success}
     responses.update((status, _PROBLEM_REF) for status in statuses)
     return responses

@@ -18,17 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from actors.plan import Fallback, Plan, Step, StepContext
+from actors.plan import DeviceError, Fallback, Plan, Refused, Step, StepContext
+from orchestrator.problems import CODES
 from orchestrator.schema import Field
 
 __all__ = [
     "Auth",
+    "DeviceError",
     "Endpoint",
     "EndpointRegistry",
     "Fallback",
     "Field",
     "Param",
     "Plan",
+    "Refused",
     "RouteMatch",
     "Source",
     "Step",
@@ -154,6 +157,22 @@ class RouteMatch:
     allowed: tuple[str, ...] = ()
 
 
+_CLIENT_ERROR_MIN, _CLIENT_ERROR_END = 400, 500
+
+
+def _check_device_errors(endpoint: Endpoint) -> None:
+    """A step's ``device_errors`` must answer with device (4xx) codes about real parameters."""
+    names = {param.name for param in endpoint.params}
+    for step in endpoint.plan.steps:
+        for status, error in step.device_errors.items():
+            where = f"{endpoint.name}: step {step.name}: backend status {status}"
+            problem = CODES.get(error.code)
+            if problem is None or not _CLIENT_ERROR_MIN <= problem.status < _CLIENT_ERROR_END:
+                raise ValueError(f"{where} maps to {error.code!r}, not a 4xx problem code")
+            if error.parameter and error.parameter not in names:
+                raise ValueError(f"{where} names unknown parameter {error.parameter!r}")
+
+
 class EndpointRegistry:
     """The endpoints one process serves. Built once at start-up; read-only afterwards."""
 
@@ -165,6 +184,7 @@ class EndpointRegistry:
             if key in seen:
                 raise ValueError(f"duplicate route {endpoint.method} {endpoint.path}")
             seen.add(key)
+            _check_device_errors(endpoint)
         # Exact paths resolve with one dict look-up; templated ones are few.
         self._static: dict[str, list[Endpoint]] = {}
         self._templated: list[Endpoint] = []

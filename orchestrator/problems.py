@@ -42,6 +42,7 @@ __all__ = [
     "overloaded",
     "payload_too_large",
     "rate_limited",
+    "refused",
     "request_timeout",
     "unauthorized",
     "unsupported_media_type",
@@ -79,9 +80,11 @@ CODES: Final[Mapping[str, ProblemType]] = MappingProxyType(
         "invalid_batch": ProblemType(400, "Invalid batch"),
         "unauthorized": ProblemType(401, "Unauthorized"),
         "forbidden": ProblemType(403, "Forbidden"),
+        "payment_declined": ProblemType(402, "Payment declined"),
         "not_found": ProblemType(404, "Not found"),
         "method_not_allowed": ProblemType(405, "Method not allowed"),
         "request_timeout": ProblemType(408, "Request timeout"),
+        "already_exists": ProblemType(409, "Already exists"),
         "payload_too_large": ProblemType(413, "Payload too large"),
         "uri_too_long": ProblemType(414, "URI too long"),
         "unsupported_media_type": ProblemType(415, "Unsupported media type"),
@@ -310,12 +313,27 @@ def internal_error() -> Problem:
     )
 
 
-def dependency_unavailable() -> Problem:
-    """503: a service this request needs failed and had no fallback (which one stays internal)."""
+def dependency_unavailable(retry_after_s: float | None = None) -> Problem:
+    """503: a service this request needs failed and had no fallback (which one stays internal).
+
+    ``retry_after_s`` is given when Frontdoor itself refused the call (breaker open, bulkhead
+    full): then it knows the refusal is brief and says when to come back.
+    """
+    headers = None if retry_after_s is None else {"Retry-After": _retry_after(retry_after_s)}
     return Problem(
         "dependency_unavailable",
         "A service this request depends on is unavailable; retry later.",
+        headers=headers,
     )
+
+
+def refused(code: str, detail: str, parameter: str = "") -> Problem:
+    """4xx: a service refused what the device asked for (``code`` from ``CODES``).
+
+    ``detail`` is the endpoint's own text for devices; ``parameter`` names the culprit.
+    """
+    extras = {"parameter": parameter} if parameter else None
+    return Problem(code, detail, extras=extras)
 
 
 def overloaded(retry_after_s: float) -> Problem:

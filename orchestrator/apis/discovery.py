@@ -25,7 +25,17 @@ from orchestrator.apis.shaping import (
     unique,
     wanted_fields,
 )
-from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+from orchestrator.plans import (
+    Auth,
+    DeviceError,
+    Endpoint,
+    Fallback,
+    Param,
+    Plan,
+    Source,
+    Step,
+    StepContext,
+)
 from orchestrator.schema import body, integer, obj, objects, text, texts
 
 __all__ = ["API", "TEAM", "endpoints"]
@@ -172,7 +182,14 @@ def _title() -> Endpoint:
         plan=Plan(
             (
                 # Always asked (no feeds), if only for its id: it is what says the title exists.
-                Step("title", "catalog", _title_request),
+                Step(
+                    "title",
+                    "catalog",
+                    _title_request,
+                    device_errors={
+                        404: DeviceError("not_found", "There is no title with this id.", "id")
+                    },
+                ),
                 Step(
                     "match",
                     "ratings",

@@ -7,7 +7,18 @@ from typing import Any
 
 from backends.transport import BackendRequest, get, post
 from orchestrator.apis.shaping import Reader, ShapeError
-from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+from orchestrator.plans import (
+    Auth,
+    DeviceError,
+    Endpoint,
+    Fallback,
+    Param,
+    Plan,
+    Refused,
+    Source,
+    Step,
+    StepContext,
+)
 from orchestrator.schema import body, boolean, integer, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
@@ -27,6 +38,12 @@ _MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SUBSCRIPTION_STATUS = re.compile(r"trialing|active")
 # Longer than any trial the business offers: a bigger number is a backend bug, not a gift.
 _MAX_TRIAL_DAYS = 90
+_PLAN_NOT_SOLD = DeviceError(
+    "invalid_parameter",
+    "Parameter 'plan_id' is invalid: the plan is not offered in this country.",
+    "plan_id",
+)
+_NO_PLANS = {404: DeviceError("not_found", "No plans are offered in this country.", "country")}
 
 
 def endpoints() -> tuple[Endpoint, ...]:
@@ -47,7 +64,15 @@ def endpoints() -> tuple[Endpoint, ...]:
         path="/v1/nonmember/plans",
         auth=Auth.PUBLIC,
         plan=Plan(
-            (Step("plans", "plans", _plans_request, feeds=frozenset({"currency", "plans"})),),
+            (
+                Step(
+                    "plans",
+                    "plans",
+                    _plans_request,
+                    feeds=frozenset({"currency", "plans"}),
+                    device_errors=_NO_PLANS,
+                ),
+            ),
             _compose_plans,
         ),
         deadline_ms=800,
@@ -73,14 +98,29 @@ def endpoints() -> tuple[Endpoint, ...]:
                     _eligibility_request,
                     fallback=Fallback.static({"eligible": False, "trial_days": 0}),
                 ),
-                Step("plan", "plans", _plans_request),
-                Step("account", "accounts", _account_request, after=("eligibility", "plan")),
+                Step("plan", "plans", _plans_request, device_errors=_NO_PLANS),
+                Step(
+                    "account",
+                    "accounts",
+                    _account_request,
+                    after=("eligibility", "plan"),
+                    device_errors={
+                        409: DeviceError(
+                            "already_exists", "An account with this e-mail already exists.", "email"
+                        )
+                    },
+                ),
                 # Reads the eligibility too; declared so the dependency is visible, not implied.
                 Step(
                     "subscription",
                     "billing",
                     _subscription_request,
                     after=("eligibility", "account"),
+                    device_errors={
+                        402: DeviceError(
+                            "payment_declined", "The payment card was declined.", "card_last4"
+                        )
+                    },
                 ),
             ),
             _compose_signup,
@@ -177,7 +217,7 @@ def _chosen_plan(ctx: StepContext) -> dict[str, Any]:
     for plan in plans:
         if plan["id"] == ctx.params["plan_id"]:
             return plan
-    raise ValueError("plan_id is not offered in this country")
+    raise Refused(_PLAN_NOT_SOLD)
 
 
 def _account_request(ctx: StepContext) -> BackendRequest:

@@ -15,7 +15,17 @@ from orchestrator.apis.shaping import (
     title_id,
     unique,
 )
-from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
+from orchestrator.plans import (
+    Auth,
+    DeviceError,
+    Endpoint,
+    Fallback,
+    Param,
+    Plan,
+    Source,
+    Step,
+    StepContext,
+)
 from orchestrator.schema import body, boolean, integer, number, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
@@ -27,6 +37,7 @@ TEAM = "playback"
 
 _MAX_POSITION_S = 86_400
 _PROGRESS_DIGITS = 3
+_UNKNOWN_TITLE = {404: DeviceError("not_found", "There is no title with this id.", "title_id")}
 
 
 def endpoints() -> tuple[Endpoint, ...]:
@@ -71,7 +82,13 @@ def _play() -> Endpoint:
             (
                 Step("subscriber", "subscriber", _subscriber_request),
                 Step("device", "device", _device_request, fallback=Fallback.static(generic_device)),
-                Step("decision", "playback", _decision_request, ("subscriber", "device")),
+                Step(
+                    "decision",
+                    "playback",
+                    _decision_request,
+                    ("subscriber", "device"),
+                    device_errors=_UNKNOWN_TITLE,
+                ),
                 # No bookmark means starting from the beginning, not failing to play.
                 Step(
                     "bookmark",
@@ -187,7 +204,24 @@ def _heartbeat() -> Endpoint:
         path="/v1/playback/heartbeat",
         auth=Auth.MEMBER,
         # A write: it runs whatever the device selects.
-        plan=Plan((Step("bookmark", "bookmarks", _save_request),), _compose_heartbeat),
+        plan=Plan(
+            (
+                Step(
+                    "bookmark",
+                    "bookmarks",
+                    _save_request,
+                    device_errors={
+                        **_UNKNOWN_TITLE,
+                        400: DeviceError(
+                            "invalid_parameter",
+                            "Parameter 'position_s' is invalid: it is past the end of the title.",
+                            "position_s",
+                        ),
+                    },
+                ),
+            ),
+            _compose_heartbeat,
+        ),
         deadline_ms=500,
         summary="Save the playing position, so the member can resume on any device.",
         fields=_HEARTBEAT_FIELDS,

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from actors.messages import Outcome, Reply
-from actors.plan import Fallback, Plan, PlanError, PlanRun, RunStatus, Step, StepContext
+from actors.plan import (
+    DeviceError,
+    Fallback,
+    Plan,
+    PlanError,
+    PlanRun,
+    Refused,
+    RunStatus,
+    Step,
+    StepContext,
+)
 from backends.transport import get
 
 
@@ -134,6 +144,59 @@ def test_a_builder_that_raises_degrades_only_its_step():
     assert [r.step.name for _, r, _ in run.take_ready(0.0)] == ["b"]
     run.resolve(1, _ok(1, 2))
     assert run.result().degraded == ("a",)
+
+
+_TAKEN = DeviceError("already_exists", "The e-mail is taken.", "email")
+
+
+def test_a_mapped_backend_status_refuses_the_request_despite_a_fallback():
+    """A backend status the step maps to a device error ends the run, fallback or not."""
+    step = Step(
+        "a", "svc", lambda _ctx: get("a"), fallback=Fallback.static({}), device_errors={409: _TAKEN}
+    )
+    plan = Plan((step, _step("b")), _compose)
+    run = PlanRun(plan, {}, None, deadline=10.0)
+    run.take_ready(0.0)
+    run.resolve(0, Reply(0, "svc", Outcome.FAILURE, None, "BackendStatusError", status=409))
+    assert run.finished
+    result = run.result()
+    assert (result.status, result.failed_step, result.rejection) == (
+        RunStatus.REJECTED,
+        "a",
+        _TAKEN,
+    )
+    assert result.degraded == ()
+
+
+def test_an_unmapped_backend_status_still_falls_back():
+    """Only the mapped statuses refuse; a 500 from the same step falls back as usual."""
+    step = Step(
+        "a", "svc", lambda _ctx: get("a"), fallback=Fallback.static({}), device_errors={409: _TAKEN}
+    )
+    run = PlanRun(Plan((step,), _compose), {}, None, deadline=10.0)
+    run.take_ready(0.0)
+    run.resolve(0, Reply(0, "svc", Outcome.FAILURE, None, "BackendStatusError", status=500))
+    result = run.result()
+    assert (result.status, result.degraded, result.rejection) == (RunStatus.OK, ("a",), None)
+
+
+def test_a_builder_refusing_ends_the_run_with_its_device_error():
+    """A builder that finds the device's request wrong raises Refused: nothing is sent."""
+
+    def refuse(_ctx: StepContext) -> None:
+        raise Refused(_TAKEN)
+
+    plan = Plan((_step("a"), Step("b", "svc", refuse, after=("a",)), _step("c", "b")), _compose)
+    run = PlanRun(plan, {}, None, deadline=10.0)
+    run.take_ready(0.0)
+    run.resolve(0, _ok(0, 1))
+    assert run.take_ready(0.0) == []
+    result = run.result()
+    assert (result.status, result.failed_step, result.rejection) == (
+        RunStatus.REJECTED,
+        "b",
+        _TAKEN,
+    )
 
 
 def test_late_and_duplicate_replies_are_ignored():

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.apis import FAMILIES, TEAMS, nonmember
 from orchestrator.apis.shaping import ShapeError
-from orchestrator.plans import Auth, Endpoint, Source, Step, StepContext
+from orchestrator.plans import Auth, Endpoint, Refused, Source, Step, StepContext
 
 SIGNUP = {"email": "ann@example.com", "country": "US", "plan_id": "standard", "card_last4": "4242"}
 
@@ -203,10 +203,15 @@ def test_signup_builders_send_the_contract_requests():
 
 
 def test_an_account_is_never_created_for_a_plan_the_country_does_not_sell():
-    """The account builder raises when plan_id is not among the country's plans."""
+    """The account builder refuses the request, naming plan_id, when the country does not
+    sell the plan."""
     ctx = _ctx({**SIGNUP, "plan_id": "platinum"}, **_signup_results())
-    with pytest.raises(ValueError, match="not offered"):
+    with pytest.raises(Refused) as refused:
         _step("signup", "account").request(ctx)
+    assert (refused.value.error.code, refused.value.error.parameter) == (
+        "invalid_parameter",
+        "plan_id",
+    )
 
 
 def test_signup_composes_member_plan_trial_and_subscription():

@@ -33,6 +33,8 @@ EXAMPLES = {
     "dependency_unavailable": problems.dependency_unavailable(),
     "overloaded": problems.overloaded(1),
     "deadline_exceeded": problems.deadline_exceeded(),
+    "payment_declined": problems.refused("payment_declined", "The card was declined.", "card"),
+    "already_exists": problems.refused("already_exists", "The e-mail is taken.", "email"),
 }
 
 
@@ -46,6 +48,23 @@ def test_every_code_has_a_factory():
     for code, problem in EXAMPLES.items():
         assert problem.code == code
         assert (problem.status, problem.title) == (CODES[code].status, CODES[code].title)
+
+
+def test_a_refusal_names_the_parameter_only_when_there_is_one():
+    """``refused`` carries the endpoint's detail, and ``parameter`` only when given."""
+    named = _body(problems.refused("already_exists", "The e-mail is taken.", "email"))
+    assert (named["status"], named["detail"], named["parameter"]) == (
+        409,
+        "The e-mail is taken.",
+        "email",
+    )
+    assert "parameter" not in _body(problems.refused("not_found", "No such title."))
+
+
+def test_a_dependency_refused_here_says_when_to_come_back():
+    """Only a 503 for a call Frontdoor refused itself carries ``Retry-After``."""
+    assert dict(problems.dependency_unavailable(1.0).headers) == {"Retry-After": "1"}
+    assert "Retry-After" not in dict(problems.dependency_unavailable().headers)
 
 
 def test_codes_are_stable_snake_case_errors():
