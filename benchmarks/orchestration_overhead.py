@@ -5,10 +5,11 @@ loopback ports and sends requests one at a time (so nothing queues) with the eng
 trace (``X-Frontdoor-Trace: 1`` + the admin token). For each response, the critical path of
 backend time is rebuilt from ``meta.trace``: start from the step that finished last, add
 its ``finished_ms - started_ms``, step back to the step that finished last before it was
-queued, and repeat. Overhead = latency seen by this client - that critical path: parsing,
-auth, actor messages, bulkhead queueing, composing, serialising, and the loopback hop.
-A backend call's own HTTP client cost counts as backend time (it sits between
-started_ms and finished_ms). Prints one table of per-request percentiles.
+queued, and repeat. The sum of every call's backend time is printed beside it: what a
+client calling the services one after another would wait. Overhead = latency seen by this
+client - that critical path: parsing, auth, actor messages, bulkhead queueing, composing,
+serialising, and the loopback hop. A backend call's own HTTP client cost counts as backend
+time (it sits between started_ms and finished_ms). Prints one table of per-request percentiles.
 
     .venv/bin/python benchmarks/orchestration_overhead.py [--requests 300]
 """
@@ -38,13 +39,22 @@ ROOT = Path(__file__).resolve().parents[1]
 _EPSILON_MS = 0.001
 
 
-def critical_path_ms(trace: list[dict[str, Any]]) -> float:
-    """Backend time on the longest dependency chain, rebuilt from start/finish times."""
-    steps = [
+def _timed(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         step
         for step in trace
         if step.get("started_ms") is not None and step.get("finished_ms") is not None
     ]
+
+
+def sum_ms(trace: list[dict[str, Any]]) -> float:
+    """Backend time of every call added up: what the request would cost run in sequence."""
+    return sum(step["finished_ms"] - step["started_ms"] for step in _timed(trace))
+
+
+def critical_path_ms(trace: list[dict[str, Any]]) -> float:
+    """Backend time on the longest dependency chain, rebuilt from start/finish times."""
+    steps = _timed(trace)
     total = 0.0
     current = max(steps, key=lambda step: step["finished_ms"], default=None)
     while current is not None:
@@ -101,10 +111,10 @@ def main() -> None:
     try:
         print(f"Frontdoor overhead over the backend critical path; {args.requests} sequential "
               "requests per endpoint, realistic backend latency")  # fmt: skip
-        print(f"{'endpoint':10} {'observed p50':>12} {'p99':>7} {'critical p50':>12} {'p99':>7} "
-              f"{'overhead p50':>12} {'p99':>7}  (ms)")  # fmt: skip
+        print(f"{'endpoint':10} {'observed p50':>12} {'p99':>7} {'sum p50':>8} {'p99':>7} "
+              f"{'critical p50':>12} {'p99':>7} {'overhead p50':>12} {'p99':>7}  (ms)")  # fmt: skip
         for name in ("home", "play"):
-            observed, critical, overhead = [], [], []
+            observed, summed, critical, overhead = [], [], [], []
             for index in range(args.requests + 20):
                 member = (("Authorization", f"Bearer {signer.issue(f'm{index + 1}')}"),)
                 if name == "home":
@@ -119,14 +129,17 @@ def main() -> None:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 if index < 20 or response.status != 200:
                     continue
-                path_ms = critical_path_ms(json.loads(response.body)["meta"]["trace"])
+                steps = json.loads(response.body)["meta"]["trace"]
+                path_ms = critical_path_ms(steps)
                 observed.append(elapsed_ms)
+                summed.append(sum_ms(steps))
                 critical.append(path_ms)
                 overhead.append(elapsed_ms - path_ms)
-            figures = [_percentile(values, q) for values in (observed, critical, overhead)
+            figures = [_percentile(values, q)
+                       for values in (observed, summed, critical, overhead)
                        for q in (0.5, 0.99)]  # fmt: skip
             print(f"{name:10} " + " ".join(f"{value:{w}.1f}" for value, w in
-                  zip(figures, (12, 7, 12, 7, 12, 7), strict=True))
+                  zip(figures, (12, 7, 8, 7, 12, 7, 12, 7), strict=True))
                   + f"  n={len(observed)}")  # fmt: skip
     finally:
         client.close()
