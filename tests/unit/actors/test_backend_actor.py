@@ -276,7 +276,7 @@ def test_failures_open_the_breaker_and_then_calls_short_circuit(start, clock):
 
 
 def test_timeouts_count_as_failures_and_bad_requests_do_not(start, clock):
-    """Fifty 404s leave the breaker closed; four timeouts open it."""
+    """Fifty 404s leave the breaker closed (and say 404); four timeouts open it."""
 
     def handler(request: BackendRequest) -> object:
         if request.target() == "/missing":
@@ -288,7 +288,8 @@ def test_timeouts_count_as_failures_and_bad_requests_do_not(start, clock):
     inbox = Inbox()
     for index in range(50):
         reply = _ask(system, _call(index, inbox, clock, get("missing")), inbox)
-        assert (reply.outcome, reply.attempts) == (Outcome.FAILURE, 1)  # 4xx: never retried
+        # 4xx: never retried; the status travels to the plan, which may map it for devices
+        assert (reply.outcome, reply.attempts, reply.status) == (Outcome.FAILURE, 1, 404)
     assert system.breaker_state("x") == CLOSED
     for index in range(4):
         _send(system, _call(100 + index, inbox, clock, get("hang"), deadline_s=0.05))
