@@ -1,4 +1,4 @@
-"""Integration fixtures: the real statsd daemon (and nothing else, on purpose)."""
+"""Integration fixtures: the real statsd daemon, and the seeded simulated backends."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from statsd_daemon import DaemonUnavailableError, StatsdDaemon
+
+from backends.simulated import SimulatedBackends, World
 
 
 def _launch(workdir: Path) -> StatsdDaemon:
@@ -35,3 +37,17 @@ def own_statsd_daemon(tmp_path: Path) -> Iterator[StatsdDaemon]:
     daemon = _launch(tmp_path)
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    """The seeded world the simulated backends serve, shared by a test module."""
+    return World(7)
+
+
+@pytest.fixture
+def backends(world: World) -> Iterator[SimulatedBackends]:
+    """The simulated backends on a free loopback port, stopped after the test."""
+    sim = SimulatedBackends(world=world).start()
+    yield sim
+    sim.stop()

@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import gevent
 import pytest
 import requests
 
-from backends.simulated import Fault, SimulatedBackends, World
+from backends.simulated import Fault
 from backends.simulated.cli import main
 
 pytestmark = pytest.mark.integration
@@ -26,18 +25,6 @@ SHIM = (
     "from gevent import monkey; monkey.patch_all(); "
     "from backends.simulated.cli import main; raise SystemExit(main())"
 )
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return World(7)
-
-
-@pytest.fixture
-def backends(world) -> Iterator[SimulatedBackends]:
-    sim = SimulatedBackends(world=world).start()
-    yield sim
-    sim.stop()
 
 
 def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import gevent
 import pytest
 import requests
 
-from backends.simulated import Fault, SimulatedBackends, World
+from backends.simulated import Fault, SimulatedBackends
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 5
 TITLE = "/catalog/titles/t5"
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return World(7)
-
-
-@pytest.fixture
-def backends(world) -> Iterator[SimulatedBackends]:
-    sim = SimulatedBackends(world=world).start()
-    yield sim
-    sim.stop()
 
 
 def get(sim: SimulatedBackends, path: str = TITLE, timeout: float = TIMEOUT_S) -> requests.Response:

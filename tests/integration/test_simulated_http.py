@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from backends.simulated import SERVICES, SimulatedBackends, World
+from backends.simulated import SERVICES, SimulatedBackends
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 5
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return World(7)
-
-
-@pytest.fixture
-def backends(world) -> Iterator[SimulatedBackends]:
-    sim = SimulatedBackends(world=world).start()
-    yield sim
-    sim.stop()
 
 
 def get(sim: SimulatedBackends, path: str, **params: Any) -> requests.Response:
