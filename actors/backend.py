@@ -33,7 +33,12 @@ from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
 from actors.retry import Retrier, RetryBudget, RetryPolicy
 from actors.stats import WindowStats
-from backends.errors import BackendError, BackendStatusError, BackendTimeoutError
+from backends.errors import (
+    BackendDeadlineError,
+    BackendError,
+    BackendStatusError,
+    BackendTimeoutError,
+)
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest
 
@@ -274,12 +279,13 @@ class BackendActor(pykka.ThreadingActor):
             return
         del self._inflight[done.seq]
         call = held.call
-        # A bad request is the caller's failure, not the backend's: operators see it apart.
-        neutral = done.verdict is Verdict.NEUTRAL
-        self.state.record(
-            _CLIENT_ERROR if neutral else done.outcome.value,
-            (done.finished_at - held.started_at) * _MS_PER_S,
-        )
+        name = done.outcome.value
+        if done.verdict is Verdict.NEUTRAL and done.outcome is Outcome.FAILURE:
+            # A bad request is the caller's failure, not the backend's: operators see it apart.
+            name = _CLIENT_ERROR
+        elif done.verdict is Verdict.NEUTRAL:
+            self.state.count("expired")  # a timeout never sent: as if it expired unstarted
+        self.state.record(name, (done.finished_at - held.started_at) * _MS_PER_S)
         reply = Reply(
             call.call_id,
             self.name,
@@ -360,7 +366,14 @@ class BackendActor(pykka.ThreadingActor):
             value = self.state.client.call(
                 call.request, deadline=call.deadline, request_id=call.request_id
             )
+        except BackendDeadlineError:
+            # Under a millisecond was left, so nothing was sent: the request's deadline, not
+            # the backend's health; kept out of the breaker like a call expired unstarted.
+            outcome, error, verdict = Outcome.TIMEOUT, "deadline passed", Verdict.NEUTRAL
         except (BackendTimeoutError, gevent.Timeout):
+            # The client's total bound fired: counted in the breaker now (the greenlet
+            # ends here and tells the actor at once), as Hystrix counts a timeout when it
+            # fires, whether or not the request is still waiting for the reply.
             # gevent.Timeout is a BaseException: one escaping here would end this greenlet
             # without a reply; caught, it is just a timeout (defence in depth).
             outcome, error, verdict, retryable = Outcome.TIMEOUT, "timeout", Verdict.FAILURE, True

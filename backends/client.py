@@ -16,7 +16,12 @@ from typing import Any
 
 import gevent
 
-from backends.errors import BackendProtocolError, BackendStatusError, BackendTimeoutError
+from backends.errors import (
+    BackendDeadlineError,
+    BackendProtocolError,
+    BackendStatusError,
+    BackendTimeoutError,
+)
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest, Transport
 
@@ -110,7 +115,7 @@ class BackendClient:
         budget_ms = int(budget_s * _MS_PER_S)
         # Under a millisecond cannot be sent honestly in an integer-ms header, nor served.
         if budget_ms <= 0:
-            raise BackendTimeoutError("deadline passed before the call was sent")
+            raise BackendDeadlineError("deadline passed before the call was sent")
         headers = {
             "Accept": "application/json",
             "X-Request-Id": request_id,

@@ -26,6 +26,17 @@ class BackendTimeoutError(BackendError):
     kind = "timeout"
 
 
+class BackendDeadlineError(BackendTimeoutError):
+    """No time was left to send the call (under a millisecond): it never reached the backend.
+
+    A consequence of the request's deadline, not of the backend's health, so it does not
+    feed the breaker; another attempt would have even less time.
+    """
+
+    counts_as_failure = False
+    retryable = False
+
+
 class BackendConnectionError(BackendError):
     """The backend could not be reached (refused, reset, DNS)."""
 

@@ -24,6 +24,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 from backends.errors import (
     BackendBodyTooLargeError,
     BackendConnectionError,
+    BackendDeadlineError,
     BackendError,
     BackendProtocolError,
     BackendTimeoutError,
@@ -87,7 +88,7 @@ class RequestsTransport:
         """
         if timeout_s <= 0:
             # urllib3 rejects a non-positive timeout with a ValueError; keep the contract.
-            raise BackendTimeoutError("no time left to send the call")
+            raise BackendDeadlineError("no time left to send the call")
         try:
             response = self._session.request(
                 method,

@@ -15,7 +15,7 @@ from typing import Any
 
 import gevent
 
-from backends.errors import BackendTimeoutError
+from backends.errors import BackendDeadlineError, BackendTimeoutError
 from backends.transport import BackendRequest
 
 #: Decides one call's reply; may block cooperatively (gevent) or raise ``BackendError``.
@@ -68,7 +68,7 @@ class FakeBackend:
         del request_id
         budget = deadline - self._clock()
         if budget <= 0:
-            raise BackendTimeoutError("deadline passed before send")
+            raise BackendDeadlineError("deadline passed before send")
         self.calls += 1
         self.running += 1
         self.max_running = max(self.max_running, self.running)

@@ -9,7 +9,12 @@ import pytest
 import responses
 
 from backends.client import BackendClient
-from backends.errors import BackendProtocolError, BackendStatusError, BackendTimeoutError
+from backends.errors import (
+    BackendDeadlineError,
+    BackendProtocolError,
+    BackendStatusError,
+    BackendTimeoutError,
+)
 from backends.requests_transport import RequestsTransport
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest, WireResponse, get, post
@@ -127,10 +132,12 @@ def test_url_joins_base_and_encoded_target(client, clock, mock):
 
 @pytest.mark.parametrize("left_s", [0.0, -1.0, 0.0004])
 def test_exhausted_budget_raises_without_sending(client, clock, mock, left_s):
-    """No call is sent when less than a millisecond is left before the deadline."""
-    with pytest.raises(BackendTimeoutError):
+    """No call is sent when less than a millisecond is left before the deadline; the error
+    says so, so that the backend's breaker does not count it."""
+    with pytest.raises(BackendDeadlineError) as raised:
         client.call(get("titles"), deadline=clock.now + left_s, request_id="r")
     assert len(mock.calls) == 0
+    assert (raised.value.counts_as_failure, raised.value.retryable) == (False, False)
 
 
 def test_transport_gets_the_budget_and_body_cap(clock):
