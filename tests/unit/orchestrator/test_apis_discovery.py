@@ -6,12 +6,11 @@ import re
 from typing import Any
 
 import pytest
+from family_harness import Family
 
-from actors.messages import Outcome, Reply
-from actors.plan import PlanRun, RunResult
 from orchestrator.apis import FAMILIES, TEAMS, discovery
 from orchestrator.apis.shaping import ShapeError, maturity_level
-from orchestrator.plans import Auth, Endpoint, EndpointRegistry, Step, StepContext
+from orchestrator.plans import Auth, EndpointRegistry
 
 HOME = {"rows": 10, "per_row": 20}
 SUBSCRIBER = {
@@ -52,38 +51,7 @@ def _title(tid: str, rating: str = "PG", **extra: Any) -> dict[str, Any]:
 CATALOG = {"titles": [_title("t1"), _title("t2", "TV-14"), _title("t3"), _title("t4", "R")]}
 SCORES = {"member_id": "m1", "scores": {"t1": 97, "t3": 64}}
 
-
-def _endpoint(name: str) -> Endpoint:
-    return {endpoint.name: endpoint for endpoint in discovery.endpoints()}[name]
-
-
-def _steps(endpoint: str) -> dict[str, Step]:
-    return {step.name: step for step in _endpoint(endpoint).plan.steps}
-
-
-def _ctx(params: dict[str, Any], **results: Any) -> StepContext:
-    return StepContext(params, "m1", results)
-
-
-def _target(endpoint: str, step: str, ctx: StepContext) -> tuple[str, str] | None:
-    request = _steps(endpoint)[step].request(ctx)
-    return None if request is None else (request.method, request.target())
-
-
-def _run(endpoint: Endpoint, params: dict[str, Any], replies: dict[str, Any]) -> RunResult:
-    """Drive the plan's pure state machine; a step missing from ``replies`` fails."""
-    run = PlanRun(endpoint.plan, params, "m1", deadline=10.0)
-    while not run.finished:
-        ready = run.take_ready(0.0)
-        if not ready:
-            break
-        for index, record, _request in ready:
-            name = record.step.name
-            if name in replies:
-                run.resolve(index, Reply(index, name, Outcome.SUCCESS, replies[name]))
-            else:
-                run.resolve(index, Reply(index, name, Outcome.FAILURE, None, "down"))
-    return run.result()
+family = Family(discovery.endpoints)
 
 
 def test_the_family_is_registered_and_its_endpoints_are_documented():
@@ -114,7 +82,7 @@ def test_every_family_routes_together_without_clashes():
 
 def test_home_runs_subscriber_then_recommendations_then_catalog_and_ratings_in_parallel():
     """Catalog and ratings both wait for recommendations only; only ratings may fall back."""
-    steps = _steps("home")
+    steps = family.steps("home")
     assert steps["recommendations"].after == ("subscriber",)
     for name in ("catalog", "ratings"):
         assert steps[name].after == ("recommendations",)
@@ -131,15 +99,15 @@ def test_home_runs_subscriber_then_recommendations_then_catalog_and_ratings_in_p
 
 def test_home_builders_ask_for_the_rows_then_each_distinct_title_once():
     """The catalog batch and the ratings call carry the rows' ids, deduplicated, in row order."""
-    ctx = _ctx(HOME, subscriber=SUBSCRIBER, recommendations=ROWS)
-    assert _target("home", "subscriber", ctx) == ("GET", "/members/m1")
-    assert _target("home", "recommendations", ctx) == ("GET", "/rows/m1?per_row=20&rows=10")
-    assert _target("home", "catalog", ctx) == (
+    ctx = family.ctx(HOME, subscriber=SUBSCRIBER, recommendations=ROWS)
+    assert family.target("home", "subscriber", ctx) == ("GET", "/members/m1")
+    assert family.target("home", "recommendations", ctx) == ("GET", "/rows/m1?per_row=20&rows=10")
+    assert family.target("home", "catalog", ctx) == (
         "GET",
         "/titles?fields=title%2Cyear%2Cgenres%2Cmaturity_rating%2Cboxart&ids=t1%2Ct2%2Ct3%2Ct4%2Ct9",
     )
-    assert _target("home", "ratings", ctx) == ("GET", "/match/m1?ids=t1%2Ct2%2Ct3%2Ct4%2Ct9")
-    assert _target("home", "catalog_2", ctx) is None  # one batch is enough: the rest skip
+    assert family.target("home", "ratings", ctx) == ("GET", "/match/m1?ids=t1%2Ct2%2Ct3%2Ct4%2Ct9")
+    assert family.target("home", "catalog_2", ctx) is None  # one batch is enough: the rest skip
 
 
 def test_the_largest_home_page_is_split_into_batches_the_catalog_accepts():
@@ -154,8 +122,8 @@ def test_the_largest_home_page_is_split_into_batches_the_catalog_accepts():
         }
         for r in range(40)
     ]
-    ctx = _ctx(params, subscriber=SUBSCRIBER, recommendations={"rows": rows})
-    batches = [s for s in _endpoint("home").plan.steps if s.backend == "catalog"]
+    ctx = family.ctx(params, subscriber=SUBSCRIBER, recommendations={"rows": rows})
+    batches = [s for s in family.endpoint("home").plan.steps if s.backend == "catalog"]
     requests = [step.request(ctx) for step in batches]
     assert [len(dict(r.query)["ids"].split(",")) for r in requests if r is not None] == [500] * 6
     last = requests[-1]
@@ -165,14 +133,16 @@ def test_the_largest_home_page_is_split_into_batches_the_catalog_accepts():
 
 def test_home_cuts_a_backend_that_sends_more_than_was_asked():
     """Rows and videos beyond rows/per_row are ignored, so the batches stay bounded."""
-    ctx = _ctx({"rows": 1, "per_row": 2}, subscriber=SUBSCRIBER, recommendations=ROWS)
-    assert _target("home", "ratings", ctx) == ("GET", "/match/m1?ids=t1%2Ct2")
+    ctx = family.ctx({"rows": 1, "per_row": 2}, subscriber=SUBSCRIBER, recommendations=ROWS)
+    assert family.target("home", "ratings", ctx) == ("GET", "/match/m1?ids=t1%2Ct2")
 
 
 def test_home_composes_rows_of_title_cards_for_the_member():
     """Cards carry only contract fields and the match; R titles, unknown ids and empty rows go."""
-    ctx = _ctx(HOME, subscriber=SUBSCRIBER, recommendations=ROWS, catalog=CATALOG, ratings=SCORES)
-    body = _endpoint("home").plan.compose(ctx)
+    ctx = family.ctx(
+        HOME, subscriber=SUBSCRIBER, recommendations=ROWS, catalog=CATALOG, ratings=SCORES
+    )
+    body = family.endpoint("home").plan.compose(ctx)
     assert body["member"] == {"name": "Ava", "country": "US"}
     assert [(row["id"], [v["id"] for v in row["videos"]]) for row in body["rows"]] == [
         ("r1", ["t1", "t2", "t3"]),
@@ -198,19 +168,19 @@ def test_home_composes_rows_of_title_cards_for_the_member():
 
 def test_home_without_ratings_shows_cards_without_match():
     """With the ratings fallback every card's match is null and the page still renders."""
-    fallback = _steps("home")["ratings"].fallback
+    fallback = family.steps("home")["ratings"].fallback
     assert fallback is not None
-    ctx = _ctx(
+    ctx = family.ctx(
         HOME, subscriber=SUBSCRIBER, recommendations=ROWS, catalog=CATALOG, ratings=fallback.value
     )
-    body = _endpoint("home").plan.compose(ctx)
+    body = family.endpoint("home").plan.compose(ctx)
     assert [v["match"] for row in body["rows"] for v in row["videos"]] == [None] * 4
 
 
 def test_home_through_the_plan_runner_degrades_only_for_ratings():
     """Run as a plan with ratings down: success, degraded by ratings, unused batches skipped."""
     replies = {"subscriber": SUBSCRIBER, "recommendations": ROWS, "catalog": CATALOG}
-    result = _run(_endpoint("home"), HOME, replies)
+    result = family.run("home", HOME, replies)
     assert result.degraded == ("ratings",)
     assert len(result.body["rows"]) == 2
     skipped = [r.step.name for r in result.records if r.outcome == "skipped"]
@@ -223,28 +193,28 @@ def test_an_unknown_maturity_rating_fails_closed():
     assert maturity_level("TV-Y") == 0
     assert maturity_level("PG-13") == maturity_level("TV-14") == 3
     assert maturity_level("NC-17") == 4
-    ctx = _ctx(
+    ctx = family.ctx(
         HOME,
         subscriber=SUBSCRIBER,
         recommendations={"rows": [{"id": "r", "kind": "k", "title": "T", "video_ids": ["t1"]}]},
         catalog={"titles": [_title("t1", "NC-17")]},
         ratings=SCORES,
     )
-    assert _endpoint("home").plan.compose(ctx)["rows"] == []
+    assert family.endpoint("home").plan.compose(ctx)["rows"] == []
 
 
 def test_flat_artwork_from_the_catalog_is_read_as_well():
     """The catalog may send boxart at the top level (as fields projection does)."""
     flat = {k: v for k, v in _title("t1").items() if k != "artwork"}
     flat["boxart"] = "https://img.example.invalid/flat.jpg"
-    ctx = _ctx(
+    ctx = family.ctx(
         HOME,
         subscriber=SUBSCRIBER,
         recommendations={"rows": [{"id": "r", "kind": "k", "title": "T", "video_ids": ["t1"]}]},
         catalog={"titles": [flat]},
         ratings=SCORES,
     )
-    body = _endpoint("home").plan.compose(ctx)
+    body = family.endpoint("home").plan.compose(ctx)
     assert body["rows"][0]["videos"][0]["boxart"] == "https://img.example.invalid/flat.jpg"
 
 
@@ -269,7 +239,7 @@ def test_home_compose_rejects_wrongly_typed_replies(results: dict[str, Any]):
         "ratings": SCORES,
     }
     with pytest.raises(ShapeError):
-        _endpoint("home").plan.compose(_ctx(HOME, **{**base, **results}))
+        family.endpoint("home").plan.compose(family.ctx(HOME, **{**base, **results}))
 
 
 def test_home_builders_reject_malformed_video_ids():
@@ -277,7 +247,7 @@ def test_home_builders_reject_malformed_video_ids():
     for ids in (["t1", 2], ["t1,t2"], "t1"):
         bad = {"rows": [{"id": "r", "kind": "k", "title": "T", "video_ids": ids}]}
         with pytest.raises(ShapeError):
-            _steps("home")["catalog"].request(_ctx(HOME, recommendations=bad))
+            family.steps("home")["catalog"].request(family.ctx(HOME, recommendations=bad))
 
 
 SEARCH = {"q": "  heist ", "limit": 20}
@@ -290,7 +260,7 @@ HITS = {
 
 def test_search_runs_search_then_an_optional_catalog_batch():
     """The catalog depends on the search and falls back by omission."""
-    steps = _steps("search")
+    steps = family.steps("search")
     assert steps["search"].after == ()
     assert steps["catalog"].after == ("search",)
     assert steps["catalog"].fallback is not None
@@ -299,19 +269,19 @@ def test_search_runs_search_then_an_optional_catalog_batch():
 
 def test_search_builders_send_the_trimmed_query_then_the_hits():
     """The query is sent without surrounding spaces; the catalog is asked for the hits' cards."""
-    ctx = _ctx(SEARCH, search=HITS)
-    assert _target("search", "search", ctx) == ("GET", "/query?limit=20&q=heist")
-    assert _target("search", "catalog", ctx) == (
+    ctx = family.ctx(SEARCH, search=HITS)
+    assert family.target("search", "search", ctx) == ("GET", "/query?limit=20&q=heist")
+    assert family.target("search", "catalog", ctx) == (
         "GET",
         "/titles?fields=title%2Cyear%2Cboxart&ids=t3%2Ct1",
     )
     no_hits = {"query": "zzz", "total": 0, "results": []}
-    assert _target("search", "catalog", _ctx(SEARCH, search=no_hits)) is None
+    assert family.target("search", "catalog", family.ctx(SEARCH, search=no_hits)) is None
 
 
 def test_search_composes_results_in_search_order():
     """Results keep the search ranking and carry id, title, year and boxart."""
-    body = _endpoint("search").plan.compose(_ctx(SEARCH, search=HITS, catalog=CATALOG))
+    body = family.endpoint("search").plan.compose(family.ctx(SEARCH, search=HITS, catalog=CATALOG))
     assert body["query"] == "heist"
     assert body["total"] == 2
     assert body["results"] == [
@@ -332,18 +302,18 @@ def test_search_composes_results_in_search_order():
 
 def test_search_without_the_catalog_returns_bare_ids():
     """When the catalog step is omitted, each result carries its id only."""
-    body = _endpoint("search").plan.compose(_ctx(SEARCH, search=HITS))
+    body = family.endpoint("search").plan.compose(family.ctx(SEARCH, search=HITS))
     assert body["results"] == [{"id": "t3"}, {"id": "t1"}]
 
 
 def test_search_rejects_a_blank_query_and_a_wrongly_typed_reply():
     """q needs a non-space character; a non-integer total raises."""
-    pattern = {p.name: p for p in _endpoint("search").params}["q"].pattern
+    pattern = {p.name: p for p in family.endpoint("search").params}["q"].pattern
     assert pattern is not None
     assert re.fullmatch(pattern, " \t ") is None
     assert re.fullmatch(pattern, " a b ") is not None
     with pytest.raises(ShapeError):
-        _endpoint("search").plan.compose(_ctx(SEARCH, search={**HITS, "total": "2"}))
+        family.endpoint("search").plan.compose(family.ctx(SEARCH, search={**HITS, "total": "2"}))
 
 
 TITLE = {
@@ -361,24 +331,24 @@ TITLE = {
 
 def test_title_calls_catalog_ratings_and_bookmarks_in_parallel():
     """Three independent steps: title required, match static fallback, bookmark omitted."""
-    steps = _steps("title")
+    steps = family.steps("title")
     assert all(step.after == () for step in steps.values())
     assert steps["title"].required
     assert steps["match"].fallback is not None
     assert steps["match"].fallback.value == {"scores": {}}
     assert steps["bookmark"].fallback is not None
     assert steps["bookmark"].fallback.kind.value == "omit"
-    ctx = _ctx({"id": "t42"})
-    assert _target("title", "title", ctx) == ("GET", "/titles/t42")
-    assert _target("title", "match", ctx) == ("GET", "/match/m1?ids=t42")
-    assert _target("title", "bookmark", ctx) == ("GET", "/m1/t42")
+    ctx = family.ctx({"id": "t42"})
+    assert family.target("title", "title", ctx) == ("GET", "/titles/t42")
+    assert family.target("title", "match", ctx) == ("GET", "/match/m1?ids=t42")
+    assert family.target("title", "bookmark", ctx) == ("GET", "/m1/t42")
 
 
 def test_title_composes_details_match_and_resume_point():
     """The details are the contract's fields plus match and resume position."""
     bookmark = {"member_id": "m1", "title_id": "t42", "position_s": 1800, "updated_at": "x"}
-    ctx = _ctx({"id": "t42"}, title=TITLE, match={"scores": {"t42": 88}}, bookmark=bookmark)
-    assert _endpoint("title").plan.compose(ctx) == {
+    ctx = family.ctx({"id": "t42"}, title=TITLE, match={"scores": {"t42": 88}}, bookmark=bookmark)
+    assert family.endpoint("title").plan.compose(ctx) == {
         "id": "t42",
         "title": "Title t42",
         "synopsis": "A crew plans one last job.",
@@ -399,9 +369,11 @@ def test_title_composes_details_match_and_resume_point():
 
 def test_title_without_ratings_or_bookmark_has_null_match_and_resume_point():
     """With match's static fallback and bookmark omitted, both fields are null."""
-    fallback = _steps("title")["match"].fallback
+    fallback = family.steps("title")["match"].fallback
     assert fallback is not None
-    body = _endpoint("title").plan.compose(_ctx({"id": "t42"}, title=TITLE, match=fallback.value))
+    body = family.endpoint("title").plan.compose(
+        family.ctx({"id": "t42"}, title=TITLE, match=fallback.value)
+    )
     assert (body["match"], body["resume_position_s"]) == (None, None)
 
 
@@ -419,4 +391,4 @@ def test_title_compose_rejects_wrongly_typed_replies(results: dict[str, Any]):
     """Another title's details or wrongly typed fields raise instead of reaching the device."""
     base = {"title": TITLE, "match": {"scores": {}}}
     with pytest.raises(ShapeError):
-        _endpoint("title").plan.compose(_ctx({"id": "t42"}, **{**base, **results}))
+        family.endpoint("title").plan.compose(family.ctx({"id": "t42"}, **{**base, **results}))

@@ -7,10 +7,11 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from family_harness import Family
 
 from orchestrator.apis import FAMILIES, TEAMS, nonmember
 from orchestrator.apis.shaping import ShapeError
-from orchestrator.plans import Auth, Endpoint, Refused, Source, Step, StepContext
+from orchestrator.plans import Auth, Refused, Source
 
 SIGNUP = {"email": "ann@example.com", "country": "US", "plan_id": "standard", "card_last4": "4242"}
 
@@ -51,17 +52,7 @@ TRIALING = {
     "next_charge": {"amount": 1799, "currency": "USD", "date": "2026-12-26"},
 }
 
-
-def _endpoint(name: str) -> Endpoint:
-    return {endpoint.name: endpoint for endpoint in nonmember.endpoints()}[name]
-
-
-def _step(endpoint: str, name: str) -> Step:
-    return {step.name: step for step in _endpoint(endpoint).plan.steps}[name]
-
-
-def _ctx(params: dict[str, Any], **results: Any) -> StepContext:
-    return StepContext(params, None, results)
+family = Family(nonmember.endpoints, member_id=None)
 
 
 def _signup_results(**overrides: Any) -> dict[str, Any]:
@@ -101,7 +92,7 @@ def test_endpoints_are_public_documented_and_named():
 
 def test_signup_answers_201_grants_a_token_and_takes_its_params_from_the_body():
     """Sign-up creates a resource, asks the app for a member token, and reads a JSON body."""
-    signup = _endpoint("signup")
+    signup = family.endpoint("signup")
     assert signup.success_status == 201
     assert signup.grants_member_token
     assert {p.name for p in signup.params} == set(SIGNUP)
@@ -121,21 +112,21 @@ def test_signup_answers_201_grants_a_token_and_takes_its_params_from_the_body():
 )
 def test_the_email_pattern_accepts_real_addresses_and_rejects_nonsense(email: str, ok: bool):
     """The e-mail pattern wants a local part, one @ and a dotted domain, without spaces."""
-    pattern = {p.name: p for p in _endpoint("signup").params}["email"].pattern
+    pattern = {p.name: p for p in family.endpoint("signup").params}["email"].pattern
     assert pattern is not None
     assert bool(re.fullmatch(pattern, email)) is ok
 
 
 def test_plans_asks_the_plans_service_for_the_country():
     """The plans step is a GET of the plans for the requested country."""
-    request = _step("plans", "plans").request(_ctx({"country": "US"}))
+    request = family.steps("plans")["plans"].request(family.ctx({"country": "US"}))
     assert request is not None
     assert (request.method, request.target()) == ("GET", "/plans?country=US")
 
 
 def test_plans_copies_only_contract_fields():
     """The device gets the country, currency and each plan's known fields, nothing else."""
-    body = _endpoint("plans").plan.compose(_ctx({"country": "US"}, plans=US_PLANS))
+    body = family.endpoint("plans").plan.compose(family.ctx({"country": "US"}, plans=US_PLANS))
     assert body["country"] == "US"
     assert body["currency"] == "USD"
     assert body["plans"][1] == {
@@ -161,12 +152,12 @@ def test_plans_copies_only_contract_fields():
 def test_plans_rejects_a_wrongly_typed_reply(reply: Any):
     """A reply of the wrong shape, or for another country, raises instead of leaking."""
     with pytest.raises(ShapeError):
-        _endpoint("plans").plan.compose(_ctx({"country": "US"}, plans=reply))
+        family.endpoint("plans").plan.compose(family.ctx({"country": "US"}, plans=reply))
 
 
 def test_signup_runs_eligibility_and_plan_in_parallel_then_account_then_subscription():
     """Only the trial check is optional; account waits for both checks, billing for the account."""
-    steps = {step.name: step for step in _endpoint("signup").plan.steps}
+    steps = family.steps("signup")
     assert {name: (s.backend, s.after) for name, s in steps.items()} == {
         "eligibility": ("trial", ()),
         "plan": ("plans", ()),
@@ -180,10 +171,10 @@ def test_signup_runs_eligibility_and_plan_in_parallel_then_account_then_subscrip
 
 def test_signup_builders_send_the_contract_requests():
     """Eligibility is a GET by e-mail; account and subscription are POSTs with explicit bodies."""
-    ctx = _ctx(SIGNUP, **_signup_results())
-    eligibility = _step("signup", "eligibility").request(ctx)
-    account = _step("signup", "account").request(ctx)
-    subscription = _step("signup", "subscription").request(ctx)
+    ctx = family.ctx(SIGNUP, **_signup_results())
+    eligibility = family.steps("signup")["eligibility"].request(ctx)
+    account = family.steps("signup")["account"].request(ctx)
+    subscription = family.steps("signup")["subscription"].request(ctx)
     assert eligibility is not None
     assert (eligibility.method, eligibility.target()) == (
         "GET",
@@ -205,9 +196,9 @@ def test_signup_builders_send_the_contract_requests():
 def test_an_account_is_never_created_for_a_plan_the_country_does_not_sell():
     """The account builder refuses the request, naming plan_id, when the country does not
     sell the plan."""
-    ctx = _ctx({**SIGNUP, "plan_id": "platinum"}, **_signup_results())
+    ctx = family.ctx({**SIGNUP, "plan_id": "platinum"}, **_signup_results())
     with pytest.raises(Refused) as refused:
-        _step("signup", "account").request(ctx)
+        family.steps("signup")["account"].request(ctx)
     assert (refused.value.error.code, refused.value.error.parameter) == (
         "invalid_parameter",
         "plan_id",
@@ -216,7 +207,7 @@ def test_an_account_is_never_created_for_a_plan_the_country_does_not_sell():
 
 def test_signup_composes_member_plan_trial_and_subscription():
     """The response names the member, the chosen plan, the trial and the subscription."""
-    body = _endpoint("signup").plan.compose(_ctx(SIGNUP, **_signup_results()))
+    body = family.endpoint("signup").plan.compose(family.ctx(SIGNUP, **_signup_results()))
     assert body == {
         "member_id": "m9001",
         "plan": {
@@ -238,22 +229,22 @@ def test_signup_composes_member_plan_trial_and_subscription():
 
 def test_without_the_trial_service_sign_up_continues_without_a_trial():
     """With the eligibility fallback, billing is asked for no trial days and none is shown."""
-    fallback = _step("signup", "eligibility").fallback
+    fallback = family.steps("signup")["eligibility"].fallback
     assert fallback is not None
     active = {**TRIALING, "status": "active", "trial_ends_at": None}
-    ctx = _ctx(SIGNUP, **_signup_results(eligibility=fallback.value, subscription=active))
-    subscription = _step("signup", "subscription").request(ctx)
+    ctx = family.ctx(SIGNUP, **_signup_results(eligibility=fallback.value, subscription=active))
+    subscription = family.steps("signup")["subscription"].request(ctx)
     assert subscription is not None
     assert subscription.body["trial_days"] == 0
-    body = _endpoint("signup").plan.compose(ctx)
+    body = family.endpoint("signup").plan.compose(ctx)
     assert body["trial"] == {"eligible": False, "days": 0, "ends_at": None}
     assert body["subscription"]["status"] == "active"
 
 
 def test_an_ineligible_email_gets_no_trial_days_whatever_the_count_says():
     """trial_days only counts when eligible is true."""
-    ctx = _ctx(SIGNUP, **_signup_results(eligibility={"eligible": False, "trial_days": 30}))
-    subscription = _step("signup", "subscription").request(ctx)
+    ctx = family.ctx(SIGNUP, **_signup_results(eligibility={"eligible": False, "trial_days": 30}))
+    subscription = family.steps("signup")["subscription"].request(ctx)
     assert subscription is not None
     assert subscription.body["trial_days"] == 0
 
@@ -271,7 +262,9 @@ def test_an_ineligible_email_gets_no_trial_days_whatever_the_count_says():
 def test_the_subscription_builder_rejects_wrongly_typed_replies(overrides: dict[str, Any]):
     """Bad eligibility or account data raises in the builder rather than reaching billing."""
     with pytest.raises(ShapeError):
-        _step("signup", "subscription").request(_ctx(SIGNUP, **_signup_results(**overrides)))
+        family.steps("signup")["subscription"].request(
+            family.ctx(SIGNUP, **_signup_results(**overrides))
+        )
 
 
 @pytest.mark.parametrize(
@@ -285,6 +278,6 @@ def test_the_subscription_builder_rejects_wrongly_typed_replies(overrides: dict[
 )
 def test_signup_compose_rejects_a_wrongly_typed_subscription(subscription: Any):
     """A billing reply of the wrong shape fails the request instead of reaching the device."""
-    ctx = _ctx(SIGNUP, **_signup_results(subscription=subscription))
+    ctx = family.ctx(SIGNUP, **_signup_results(subscription=subscription))
     with pytest.raises(ShapeError):
-        _endpoint("signup").plan.compose(ctx)
+        family.endpoint("signup").plan.compose(ctx)

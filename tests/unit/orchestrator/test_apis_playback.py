@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from family_harness import Family
 
-from actors.messages import Outcome, Reply
-from actors.plan import PlanRun, RunResult, RunStatus
+from actors.plan import RunStatus
 from orchestrator.apis import FAMILIES, TEAMS, playback
 from orchestrator.apis.shaping import ShapeError
-from orchestrator.plans import Auth, Endpoint, Source, Step, StepContext
+from orchestrator.plans import Auth, Source
 
 PLAY = {"title_id": "t42", "device_type": "apple-tv-4k"}
 SUBSCRIBER = {
@@ -44,17 +44,7 @@ DENIED = {"allowed": False, "reason": "not_available_in_country", "stream": None
 BOOKMARK = {"member_id": "m1", "title_id": "t42", "position_s": 1312, "updated_at": "2026-11-25"}
 LICENSE = {"license_id": "l-9", "drm": "fairplay", "expires_in_s": 86400, "key_ids": ["k1", "k2"]}
 
-
-def _endpoint(name: str) -> Endpoint:
-    return {endpoint.name: endpoint for endpoint in playback.endpoints()}[name]
-
-
-def _steps(endpoint: str) -> dict[str, Step]:
-    return {step.name: step for step in _endpoint(endpoint).plan.steps}
-
-
-def _ctx(params: dict[str, Any], **results: Any) -> StepContext:
-    return StepContext(params, "m1", results)
+family = Family(playback.endpoints)
 
 
 def _play_results(**overrides: Any) -> dict[str, Any]:
@@ -67,22 +57,6 @@ def _play_results(**overrides: Any) -> dict[str, Any]:
     }
     results.update(overrides)
     return results
-
-
-def _run(endpoint: Endpoint, params: dict[str, Any], replies: dict[str, Any]) -> RunResult:
-    """Drive the plan's pure state machine; a step missing from ``replies`` fails."""
-    run = PlanRun(endpoint.plan, params, "m1", deadline=10.0)
-    while not run.finished:
-        ready = run.take_ready(0.0)
-        if not ready:
-            break
-        for index, record, _request in ready:
-            name = record.step.name
-            if name in replies:
-                run.resolve(index, Reply(index, name, Outcome.SUCCESS, replies[name]))
-            else:
-                run.resolve(index, Reply(index, name, Outcome.FAILURE, None, "down"))
-    return run.result()
 
 
 def test_the_family_is_registered_and_its_endpoints_are_documented():
@@ -99,12 +73,12 @@ def test_the_family_is_registered_and_its_endpoints_are_documented():
         assert endpoint.auth is Auth.MEMBER
         assert endpoint.summary
         assert all(param.description for param in endpoint.params)
-    assert all(p.source is Source.BODY for p in _endpoint("play").params)
+    assert all(p.source is Source.BODY for p in family.endpoint("play").params)
 
 
 def test_play_plan_matches_the_described_dependencies():
     """subscriber || device, then decision || bookmark, then license once the decision is in."""
-    steps = _steps("play")
+    steps = family.steps("play")
     assert {name: (s.backend, s.after) for name, s in steps.items()} == {
         "subscriber": ("subscriber", ()),
         "device": ("device", ()),
@@ -117,8 +91,8 @@ def test_play_plan_matches_the_described_dependencies():
 
 def test_play_builders_send_the_contract_requests():
     """Decision carries the member's plan and country; the licence asks for the device's DRM."""
-    ctx = _ctx(PLAY, **_play_results())
-    built = {name: step.request(ctx) for name, step in _steps("play").items()}
+    ctx = family.ctx(PLAY, **_play_results())
+    built = {name: step.request(ctx) for name, step in family.steps("play").items()}
     assert {n: (r.method, r.target()) for n, r in built.items() if r is not None} == {
         "subscriber": ("GET", "/members/m1"),
         "device": ("GET", "/devices/apple-tv-4k"),
@@ -146,7 +120,7 @@ def test_play_builders_send_the_contract_requests():
 
 def test_play_composes_stream_license_and_resume_point():
     """An allowed play returns the stream, the licence and where to resume: contract fields only."""
-    assert _endpoint("play").plan.compose(_ctx(PLAY, **_play_results())) == {
+    assert family.endpoint("play").plan.compose(family.ctx(PLAY, **_play_results())) == {
         "allowed": True,
         "title_id": "t42",
         "stream": {
@@ -164,7 +138,7 @@ def test_play_composes_stream_license_and_resume_point():
 def test_a_refused_play_skips_the_license_and_says_why():
     """When the decision refuses, licensing is never called and the reason is returned."""
     replies = {"subscriber": SUBSCRIBER, "device": DEVICE, "decision": DENIED, "bookmark": BOOKMARK}
-    result = _run(_endpoint("play"), PLAY, replies)
+    result = family.run("play", PLAY, replies)
     assert result.status is RunStatus.OK
     assert result.body == {"allowed": False, "reason": "not_available_in_country"}
     license_record = next(r for r in result.records if r.step.name == "license")
@@ -174,14 +148,16 @@ def test_a_refused_play_skips_the_license_and_says_why():
 
 def test_without_the_device_service_play_uses_a_generic_profile():
     """The device fallback is a conservative 720p h264 Widevine profile, used for the licence."""
-    fallback = _steps("play")["device"].fallback
+    fallback = family.steps("play")["device"].fallback
     assert fallback is not None
     assert (fallback.value["max_resolution"], fallback.value["codecs"], fallback.value["drm"]) == (
         "720p",
         ["h264"],
         "widevine",
     )
-    grant = _steps("play")["license"].request(_ctx(PLAY, **_play_results(device=fallback.value)))
+    grant = family.steps("play")["license"].request(
+        family.ctx(PLAY, **_play_results(device=fallback.value))
+    )
     assert grant is not None
     assert grant.body["drm"] == "widevine"
 
@@ -189,7 +165,7 @@ def test_without_the_device_service_play_uses_a_generic_profile():
 def test_without_the_bookmarks_service_play_starts_from_the_beginning():
     """The bookmark fallback resumes at 0; the run is degraded but succeeds."""
     replies = {"subscriber": SUBSCRIBER, "device": DEVICE, "decision": ALLOWED, "license": LICENSE}
-    result = _run(_endpoint("play"), PLAY, replies)
+    result = family.run("play", PLAY, replies)
     assert result.status is RunStatus.OK
     assert result.degraded == ("bookmark",)
     assert result.body["resume_position_s"] == 0
@@ -209,16 +185,16 @@ def test_without_the_bookmarks_service_play_starts_from_the_beginning():
 def test_play_compose_rejects_wrongly_typed_replies(overrides: dict[str, Any]):
     """Wrongly typed decision, licence or bookmark data raises instead of reaching the device."""
     with pytest.raises(ShapeError):
-        _endpoint("play").plan.compose(_ctx(PLAY, **_play_results(**overrides)))
+        family.endpoint("play").plan.compose(family.ctx(PLAY, **_play_results(**overrides)))
 
 
 def test_play_builders_reject_wrongly_typed_replies():
     """A subscriber without a plan id or a non-boolean decision raises in the builders."""
-    steps = _steps("play")
+    steps = family.steps("play")
     with pytest.raises(ShapeError):
-        steps["decision"].request(_ctx(PLAY, **_play_results(subscriber={"plan_id": 3})))
+        steps["decision"].request(family.ctx(PLAY, **_play_results(subscriber={"plan_id": 3})))
     with pytest.raises(ShapeError):
-        steps["license"].request(_ctx(PLAY, **_play_results(decision={"allowed": 1})))
+        steps["license"].request(family.ctx(PLAY, **_play_results(decision={"allowed": 1})))
 
 
 HEARTBEAT = {"title_id": "t42", "position_s": 1400}
@@ -226,9 +202,9 @@ HEARTBEAT = {"title_id": "t42", "position_s": 1400}
 
 def test_heartbeat_puts_the_position_and_confirms_it():
     """One required PUT of the bookmark; the response echoes what was stored."""
-    step = _steps("heartbeat")["bookmark"]
+    step = family.steps("heartbeat")["bookmark"]
     assert step.required
-    request = step.request(_ctx(HEARTBEAT))
+    request = step.request(family.ctx(HEARTBEAT))
     assert request is not None
     assert (request.method, request.target(), request.body) == (
         "PUT",
@@ -237,16 +213,18 @@ def test_heartbeat_puts_the_position_and_confirms_it():
     )
     assert request.idempotent
     saved = {**BOOKMARK, "position_s": 1400}
-    body = _endpoint("heartbeat").plan.compose(_ctx(HEARTBEAT, bookmark=saved))
+    body = family.endpoint("heartbeat").plan.compose(family.ctx(HEARTBEAT, bookmark=saved))
     assert body == {"title_id": "t42", "position_s": 1400, "saved": True}
 
 
 def test_heartbeat_bounds_the_position_and_rejects_a_wrongly_typed_reply():
     """position_s is an integer between 0 and a day; a non-integer stored position raises."""
-    position = {p.name: p for p in _endpoint("heartbeat").params}["position_s"]
+    position = {p.name: p for p in family.endpoint("heartbeat").params}["position_s"]
     assert (position.kind, position.minimum, position.maximum) == (int, 0, 86400)
     with pytest.raises(ShapeError):
-        _endpoint("heartbeat").plan.compose(_ctx(HEARTBEAT, bookmark={"position_s": 1400.5}))
+        family.endpoint("heartbeat").plan.compose(
+            family.ctx(HEARTBEAT, bookmark={"position_s": 1400.5})
+        )
 
 
 HISTORY = {
@@ -272,24 +250,24 @@ HISTORY_TITLES = {"titles": [{"id": "t42", "title": "The Heist"}, {"id": "t7", "
 
 def test_history_reads_history_then_an_optional_catalog_batch():
     """The catalog waits for the history, asks for each title once, and falls back by omission."""
-    steps = _steps("history")
+    steps = family.steps("history")
     assert steps["catalog"].after == ("history",)
     assert steps["catalog"].fallback is not None
     assert steps["catalog"].fallback.kind.value == "omit"
-    ctx = _ctx({"limit": 20}, history=HISTORY)
+    ctx = family.ctx({"limit": 20}, history=HISTORY)
     history, catalog = steps["history"].request(ctx), steps["catalog"].request(ctx)
     assert history is not None
     assert (history.method, history.target()) == ("GET", "/m1?limit=20")
     assert catalog is not None
     assert catalog.target() == "/titles?fields=title&ids=t42%2Ct7"
-    empty = _ctx({"limit": 20}, history={"member_id": "m1", "items": []})
+    empty = family.ctx({"limit": 20}, history={"member_id": "m1", "items": []})
     assert steps["catalog"].request(empty) is None
 
 
 def test_history_composes_items_with_titles_and_progress():
     """Each item has its title and a progress clamped to 0..1 (0 for an unknown duration)."""
-    ctx = _ctx({"limit": 20}, history=HISTORY, catalog=HISTORY_TITLES)
-    items = _endpoint("history").plan.compose(ctx)["items"]
+    ctx = family.ctx({"limit": 20}, history=HISTORY, catalog=HISTORY_TITLES)
+    items = family.endpoint("history").plan.compose(ctx)["items"]
     assert items[0] == {
         "title_id": "t42",
         "title": "The Heist",
@@ -303,7 +281,9 @@ def test_history_composes_items_with_titles_and_progress():
 
 def test_history_without_the_catalog_returns_items_without_titles():
     """With the catalog omitted, items carry their ids and viewing data but no title."""
-    items = _endpoint("history").plan.compose(_ctx({"limit": 2}, history=HISTORY))["items"]
+    items = family.endpoint("history").plan.compose(family.ctx({"limit": 2}, history=HISTORY))[
+        "items"
+    ]
     assert len(items) == 2  # a backend sending more than the limit does not grow the reply
     assert all("title" not in item for item in items)
     assert [item["title_id"] for item in items] == ["t42", "t7"]
@@ -321,4 +301,4 @@ def test_history_without_the_catalog_returns_items_without_titles():
 def test_history_compose_rejects_wrongly_typed_replies(history: dict[str, Any]):
     """A history of the wrong shape raises instead of reaching the device."""
     with pytest.raises(ShapeError):
-        _endpoint("history").plan.compose(_ctx({"limit": 20}, history=history))
+        family.endpoint("history").plan.compose(family.ctx({"limit": 20}, history=history))
