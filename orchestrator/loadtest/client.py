@@ -13,6 +13,8 @@ in-flight bound. Every failure is one ``RequestError`` with a ``FailureKind``.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import enum
 import socket
 from collections.abc import Sequence
@@ -48,11 +50,16 @@ class RequestError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A complete HTTP response: its status, ``Content-Type`` and body."""
+    """A complete HTTP response: its status, ``Content-Type``, body and ``Retry-After``.
+
+    ``retry_after_s`` is ``None`` without a (valid) ``Retry-After``. The generator only
+    counts it: a load tool that backed off would lower the offered load and hide overload.
+    """
 
     status: int
     content_type: str
     body: bytes
+    retry_after_s: float | None = None
 
 
 class _Connection:
@@ -72,19 +79,21 @@ class _Connection:
         self._sock.sendall(payload)
         version, status, headers = self._read_head()
         content_type = headers.get(b"content-type", b"").decode("latin-1")
+        retry_after = headers.get(b"retry-after")
+        retry_after_s = None if retry_after is None else _retry_after_s(retry_after)
         connection = headers.get(b"connection", b"").lower()
         keep_alive = (
             connection != b"close" if version == b"HTTP/1.1" else connection == b"keep-alive"
         )
         if head or status in _NO_BODY_STATUSES or 100 <= status < 200:  # noqa: PLR2004 - 1xx
-            return Response(status, content_type, b""), keep_alive
+            return Response(status, content_type, b"", retry_after_s), keep_alive
         if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             body = self._read_chunked(max_body_bytes)
         elif b"content-length" in headers:
             body = self._read_exactly(_content_length(headers[b"content-length"]), max_body_bytes)
         else:
             body, keep_alive = self._read_to_close(max_body_bytes), False
-        return Response(status, content_type, body), keep_alive
+        return Response(status, content_type, body, retry_after_s), keep_alive
 
     def _fill(self) -> None:
         data = self._sock.recv(_RECV_BYTES)
@@ -150,6 +159,20 @@ class _Connection:
         body = bytes(self._buffer)
         self._buffer.clear()
         return body
+
+
+def _retry_after_s(value: bytes) -> float | None:
+    """``Retry-After`` in seconds from now: delta-seconds or an HTTP-date; ``None`` if invalid."""
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zoneless one is malformed
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _content_length(value: bytes) -> int:

@@ -65,6 +65,7 @@ def _cell_json(cell: Cell, duration_s: float) -> dict[str, Any]:
         "failures": dict(sorted(cell.failures.items())),
         "degraded": cell.degraded,
         "degraded_by": dict(cell.degraded_by.most_common()),
+        "retry_after": dict(sorted(cell.retry_after.items())),
         "latency_ms": cell.latency.summary_ms(),
         "histogram": cell.latency.encode(),
     }
@@ -212,19 +213,28 @@ def render_tables(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _summed(report: Mapping[str, Any], key: str) -> dict[str, int]:
+    """A per-endpoint counter (``failures``, ``degraded_by``...) summed over endpoints."""
+    summed: dict[str, int] = {}
+    for data in report["endpoints"].values():
+        for name, count in data["total"].get(key, {}).items():
+            summed[name] = summed.get(name, 0) + count
+    return summed
+
+
 def _notes(report: Mapping[str, Any]) -> list[str]:
     lines = [""]
-    failures: dict[str, int] = {}
-    degraded: dict[str, int] = {}
-    for data in report["endpoints"].values():
-        for kind, count in data["total"]["failures"].items():
-            failures[kind] = failures.get(kind, 0) + count
-        for dependency, count in data["total"]["degraded_by"].items():
-            degraded[dependency] = degraded.get(dependency, 0) + count
+    failures = _summed(report, "failures")
+    degraded = _summed(report, "degraded_by")
+    retry_after = _summed(report, "retry_after")
     if failures:
         lines.append("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items())))
     if degraded:
         lines.append("degraded by: " + ", ".join(f"{k} {v}" for k, v in degraded.items()))
+    if retry_after:
+        # 503 overloaded: shed on admission; 503 dependency_unavailable: a breaker or bulkhead.
+        answers = ", ".join(f"{k} {v}" for k, v in sorted(retry_after.items()))
+        lines.append(f"with Retry-After (counted, not obeyed): {answers}")
     for key, detail in report["error_samples"].items():
         lines.append(f"first {key}: {detail[:160]}")
     for fault in report["faults"]:

@@ -25,7 +25,7 @@ from orchestrator.loadtest.mix import PlannedRequest
 from orchestrator.loadtest.schedule import ClosedLoop, Load, OpenLoop
 from orchestrator.loadtest.stats import Recorder
 
-__all__ = ["Progress", "RunPlan", "Runner", "degraded_of"]
+__all__ = ["Progress", "RunPlan", "Runner", "degraded_of", "retry_after_of"]
 
 #: Sends one request; raises ``RequestError`` when no HTTP response came.
 Send = Callable[[PlannedRequest], Response]
@@ -81,6 +81,22 @@ def degraded_of(response: Response) -> tuple[str, ...]:
     if not isinstance(degraded, list):
         return ()
     return tuple(str(item) for item in degraded)
+
+
+def retry_after_of(response: Response) -> str | None:
+    """``"<status> <code>"`` for a response with ``Retry-After`` (``code``: its problem+json
+    ``code``, empty if it has none), else ``None``. Only counted, never obeyed."""
+    if response.retry_after_s is None:
+        return None
+    code = ""
+    if "json" in response.content_type:
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("code"), str):
+            code = body["code"]
+    return f"{response.status} {code}".rstrip()
 
 
 class Runner:
@@ -229,7 +245,16 @@ class Runner:
                     body = response.body.decode("utf-8", "replace")
                     self.recorder.sample(request.endpoint, str(response.status), body)
                 degraded = degraded_of(response)
-                self._record(request, offset, origin, done, response.status, None, degraded)
+                self._record(
+                    request,
+                    offset,
+                    origin,
+                    done,
+                    response.status,
+                    None,
+                    degraded,
+                    retry_after_of(response),
+                )
         except BaseException as exc:
             # Killed at the end of the drain, or a bug: still counted, as a failure.
             self.errors += 1
@@ -249,6 +274,7 @@ class Runner:
         status: int | None,
         failure: str | None,
         degraded: tuple[str, ...],
+        retry_after: str | None = None,
     ) -> None:
         self.recorder.record(
             request.endpoint,
@@ -258,6 +284,7 @@ class Runner:
             status=status,
             failure=failure,
             degraded=degraded,
+            retry_after=retry_after,
         )
 
 

@@ -34,6 +34,9 @@ class Cell:
     not_sent: int = 0
     degraded: int = 0
     degraded_by: Counter[str] = field(default_factory=Counter)
+    #: Responses that carried ``Retry-After``, by ``"<status> <problem code>"`` (e.g.
+    #: ``503 overloaded``: shed; ``503 dependency_unavailable``: a breaker or bulkhead said no).
+    retry_after: Counter[str] = field(default_factory=Counter)
 
     @property
     def responses(self) -> int:
@@ -58,6 +61,7 @@ class Cell:
         self.not_sent += other.not_sent
         self.degraded += other.degraded
         self.degraded_by.update(other.degraded_by)
+        self.retry_after.update(other.retry_after)
 
 
 @dataclass(slots=True)
@@ -113,8 +117,10 @@ class Recorder:
         status: int | None,
         failure: str | None = None,
         degraded: tuple[str, ...] = (),
+        retry_after: str | None = None,
     ) -> None:
-        """One request that was sent: answered with ``status``, or failed with ``failure``."""
+        """One request that was sent: answered with ``status``, or failed with ``failure``;
+        ``retry_after`` names a response that carried ``Retry-After`` (``Cell.retry_after``)."""
         if scheduled_s < self.warmup_s:
             self.warmup_requests += 1
             return
@@ -138,6 +144,8 @@ class Recorder:
         if degraded:
             cell.degraded += 1
             cell.degraded_by.update(degraded)
+        if retry_after is not None:
+            cell.retry_after[retry_after] += 1
 
     def sample(self, endpoint: str, what: str, detail: str) -> None:
         """Keep the first ``detail`` seen for an endpoint's error ``what`` (e.g. ``503``)."""

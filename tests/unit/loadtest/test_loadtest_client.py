@@ -10,7 +10,7 @@ import pytest
 from gevent.server import StreamServer
 
 from backends.httpserver import NoDelayWSGIServer
-from orchestrator.loadtest.client import FailureKind, HttpClient, RequestError
+from orchestrator.loadtest.client import FailureKind, HttpClient, RequestError, _retry_after_s
 from orchestrator.loadtest.target import Target
 
 
@@ -108,3 +108,41 @@ def test_garbage_is_a_protocol_failure():
         assert caught.value.kind is FailureKind.PROTOCOL
     finally:
         stream.stop(timeout=1)
+
+
+def test_retry_after_comes_back_parsed_and_only_when_sent():
+    """``Retry-After: 1`` on a 503 is 1.0 s; a response without one has ``None``."""
+
+    def app(environ, start_response):
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "0")]
+        if environ["PATH_INFO"] == "/shed":
+            start_response("503 Service Unavailable", [*headers, ("Retry-After", "1")])
+        else:
+            start_response("200 OK", headers)
+        return [b""]
+
+    wsgi = NoDelayWSGIServer(("127.0.0.1", 0), app, log=None)
+    wsgi.start()
+    try:
+        client = HttpClient(Target("127.0.0.1", wsgi.server_port))
+        shed, ok = client.request("GET", "/shed"), client.request("GET", "/ok")
+        client.close()
+    finally:
+        wsgi.stop(timeout=1)
+    assert (shed.status, shed.retry_after_s, ok.retry_after_s) == (503, 1.0, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (b"120", 120.0),
+        (b" 0 ", 0.0),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: retry now
+        (b"-1", None),
+        (b"soon", None),
+        (b"1.5", None),
+    ],
+)
+def test_retry_after_accepts_delta_seconds_and_http_dates(value, seconds):
+    """RFC 9110: delta-seconds or an HTTP-date; anything else is as if absent."""
+    assert _retry_after_s(value) == seconds

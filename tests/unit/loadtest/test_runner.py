@@ -9,7 +9,7 @@ import pytest
 from orchestrator.loadtest.client import FailureKind, RequestError, Response
 from orchestrator.loadtest.mix import PlannedRequest
 from orchestrator.loadtest.phase import PhaseMap
-from orchestrator.loadtest.runner import Runner, RunPlan, degraded_of
+from orchestrator.loadtest.runner import Runner, RunPlan, degraded_of, retry_after_of
 from orchestrator.loadtest.schedule import ClosedLoop, OpenLoop
 from orchestrator.loadtest.stats import Recorder
 
@@ -177,3 +177,40 @@ def test_degraded_of_reads_meta_degraded_from_json_successes_only():
     assert degraded_of(Response(503, "application/json", b'{"meta":{"degraded":["x"]}}')) == ()
     assert degraded_of(Response(200, "text/html", b"<html>")) == ()
     assert degraded_of(Response(200, "application/json", b"{nope")) == ("<invalid JSON>",)
+
+
+SHED = Response(
+    503, "application/problem+json", b'{"code":"overloaded","status":503}', retry_after_s=1.0
+)
+OPEN_BREAKER = Response(
+    503,
+    "application/problem+json",
+    b'{"code":"dependency_unavailable","status":503}',
+    retry_after_s=1.0,
+)
+
+
+def test_retry_after_of_names_status_and_problem_code_of_answers_that_carry_it():
+    """Shed and dependency 503s are told apart by their code; no Retry-After, no name."""
+    assert retry_after_of(SHED) == "503 overloaded"
+    assert retry_after_of(OPEN_BREAKER) == "503 dependency_unavailable"
+    assert retry_after_of(Response(429, "text/plain", b"slow down", retry_after_s=2.0)) == "429"
+    assert retry_after_of(Response(503, "application/json", b"{nope", retry_after_s=0.0)) == "503"
+    assert retry_after_of(Response(503, "application/problem+json", b'{"code":"x"}')) is None
+
+
+def test_open_loop_counts_retry_after_answers_and_never_backs_off():
+    """Every answer says Retry-After: 1, and the schedule still sends 10 a second on time."""
+    clock = FakeClock()
+    sent_at = []
+    answers = iter([SHED, OPEN_BREAKER] * 10)
+
+    def send(_request):
+        sent_at.append(round(clock() - 1000.0, 6))
+        return next(answers)
+
+    runner, recorder = _runner(RunPlan(OpenLoop.constant(10), 0, 2), send, clock)
+    runner.run()
+    assert sent_at == [round(i / 10, 6) for i in range(20)]
+    cell = recorder.cells[(0, "home")]
+    assert cell.retry_after == {"503 overloaded": 10, "503 dependency_unavailable": 10}

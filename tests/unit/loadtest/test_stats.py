@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.loadtest.phase import FaultEvent, PhaseMap
-from orchestrator.loadtest.stats import Recorder, status_class
+from orchestrator.loadtest.stats import Cell, Recorder, status_class
 
 
 def _recorder():
@@ -69,3 +69,17 @@ def test_status_classes():
         "5xx",
         "other",
     ]
+
+
+def test_answers_with_retry_after_are_counted_by_name_and_merged():
+    """Shed and dependency 503s are counted apart, in the cell and across merged cells."""
+    recorder = _recorder()
+    recorder.record("play", 6, 6.001, 0.001, status=503, retry_after="503 overloaded")
+    recorder.record("play", 6, 6.1, 0.1, status=503, retry_after="503 dependency_unavailable")
+    recorder.record("play", 6, 6.2, 0.2, status=504)
+    cell = recorder.cells[(0, "play")]
+    assert cell.retry_after == {"503 overloaded": 1, "503 dependency_unavailable": 1}
+    merged = Cell()
+    merged.merge(cell)
+    merged.merge(cell)
+    assert merged.retry_after == {"503 overloaded": 2, "503 dependency_unavailable": 2}

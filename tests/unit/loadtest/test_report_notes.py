@@ -1,0 +1,54 @@
+"""The report's JSON and text notes for answers that carried Retry-After."""
+
+from __future__ import annotations
+
+from orchestrator.loadtest.phase import PhaseMap
+from orchestrator.loadtest.report import RunInfo, build_report, render_tables
+from orchestrator.loadtest.stats import Recorder
+
+
+def _report():
+    recorder = Recorder(PhaseMap.from_timeline([], 0, 10), warmup_s=0)
+    for _ in range(3):
+        recorder.record("home", 1, 1.001, 0.001, status=503, retry_after="503 overloaded")
+    recorder.record("play", 1, 1.1, 0.1, status=503, retry_after="503 dependency_unavailable")
+    recorder.record("play", 1, 1.2, 0.2, status=503, retry_after="503 overloaded")
+    recorder.record("play", 1, 2.5, 1.5, status=504)
+    info = RunInfo(
+        target="http://127.0.0.1:8080",
+        mode="open",
+        load="10 req/s",
+        warmup_s=0,
+        duration_s=10,
+        ended_s=10,
+        partial=False,
+        scenario=None,
+        mix={"home": 1, "play": 1},
+        seed=1,
+        started_at="2025-01-01T00:00:00Z",
+        cpu_s=0.1,
+        max_inflight=512,
+    )
+    return build_report(recorder, info)
+
+
+def test_each_cell_counts_its_retry_after_answers():
+    """Per endpoint and overall, by status and problem code."""
+    report = _report()
+    assert report["endpoints"]["play"]["total"]["retry_after"] == {
+        "503 dependency_unavailable": 1,
+        "503 overloaded": 1,
+    }
+    assert report["all"]["total"]["retry_after"] == {
+        "503 dependency_unavailable": 1,
+        "503 overloaded": 4,
+    }
+
+
+def test_the_notes_sum_them_over_endpoints():
+    """One line tells shed 503s from dependency 503s (the 504 had none)."""
+    text = render_tables(_report())
+    assert (
+        "with Retry-After (counted, not obeyed): 503 dependency_unavailable 1, 503 overloaded 4"
+        in text.splitlines()
+    )
