@@ -10,7 +10,6 @@ from typing import Any
 from backends.transport import BackendRequest, get
 from orchestrator.apis.home import home_v1, home_v2
 from orchestrator.apis.shaping import (
-    TITLE_ID_PATTERN,
     CatalogField,
     Reader,
     ShapeError,
@@ -19,23 +18,18 @@ from orchestrator.apis.shaping import (
     catalog_attributes,
     catalog_batch,
     catalog_index,
+    match_request,
     match_scores,
     member_id,
+    no_scores,
+    resume_position,
     title_id,
+    title_id_param,
     unique,
+    unknown_title,
     wanted_fields,
 )
-from orchestrator.plans import (
-    Auth,
-    DeviceError,
-    Endpoint,
-    Fallback,
-    Param,
-    Plan,
-    Source,
-    Step,
-    StepContext,
-)
+from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
 from orchestrator.schema import body, integer, obj, objects, text, texts
 
 __all__ = ["API", "TEAM", "endpoints"]
@@ -65,11 +59,6 @@ _DETAILS = (
         artwork,
     ),
 )
-
-
-def _no_scores() -> Fallback:
-    """Without match scores a page still renders; cards just show no match percentage."""
-    return Fallback.static({"scores": {}})
 
 
 def endpoints() -> tuple[Endpoint, ...]:
@@ -182,19 +171,12 @@ def _title() -> Endpoint:
         plan=Plan(
             (
                 # Always asked (no feeds), if only for its id: it is what says the title exists.
-                Step(
-                    "title",
-                    "catalog",
-                    _title_request,
-                    device_errors={
-                        404: DeviceError("not_found", "There is no title with this id.", "id")
-                    },
-                ),
+                Step("title", "catalog", _title_request, device_errors=unknown_title("id")),
                 Step(
                     "match",
                     "ratings",
                     _match_request,
-                    fallback=_no_scores(),
+                    fallback=no_scores(),
                     feeds=frozenset({"match"}),
                 ),
                 Step(
@@ -210,17 +192,7 @@ def _title() -> Endpoint:
         deadline_ms=800,
         summary="A title's details, the member's match score and where they stopped watching.",
         fields=_TITLE_FIELDS,
-        params=(
-            Param(
-                "id",
-                source=Source.PATH,
-                required=True,
-                max_length=8,
-                pattern=TITLE_ID_PATTERN,
-                description="The title id, e.g. t42.",
-                example="t42",
-            ),
-        ),
+        params=(title_id_param("id", Source.PATH, "The title id, e.g. t42."),),
         example_fields="title,synopsis,artwork(hero),match",
     )
 
@@ -235,8 +207,8 @@ def _title_attributes(ctx: StepContext) -> list[str]:
     return catalog_attributes(ctx, "", _DETAILS)
 
 
-def _match_request(ctx: StepContext) -> BackendRequest:
-    return get("match", member_id(ctx), ids=ctx.params["id"])
+def _match_request(ctx: StepContext) -> BackendRequest | None:
+    return match_request(ctx, (ctx.params["id"],))
 
 
 def _bookmark_request(ctx: StepContext) -> BackendRequest:
@@ -253,10 +225,7 @@ def _compose_title(ctx: StepContext) -> dict[str, Any]:
     match = None
     if ctx.has("match"):
         match = match_scores(ctx.results["match"], (wanted,)).get(wanted)
-    resume = None
-    if ctx.has("bookmark"):
-        resume = Reader(ctx.results["bookmark"], "bookmarks").integer("position_s", minimum=0)
-    details.update(match=match, resume_position_s=resume)
+    details.update(match=match, resume_position_s=resume_position(ctx, "bookmark"))
     return details
 
 

@@ -26,14 +26,17 @@ from orchestrator.apis.shaping import (
     catalog_attributes,
     catalog_batch,
     catalog_index,
+    match_request,
     match_scores,
     maturity_level,
     member_id,
+    no_scores,
+    subscriber_request,
     title_ids,
     unique,
     wanted_fields,
 )
-from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Step, StepContext
+from orchestrator.plans import Auth, Endpoint, Param, Plan, Step, StepContext
 from orchestrator.schema import Field, body, integer, obj, objects, text, texts
 
 __all__ = ["V1_DEPRECATED", "V1_SUNSET", "home_v1", "home_v2"]
@@ -135,11 +138,6 @@ def home_v2(api: str, team: str) -> Endpoint:
 # -- steps ---------------------------------------------------------------------------------
 
 
-def _no_scores() -> Fallback:
-    """Without match scores a page still renders; cards just show no match percentage."""
-    return Fallback.static({"scores": {}})
-
-
 def _steps(card: Sequence[CatalogField]) -> tuple[Step, ...]:
     """The home page's steps; ``card`` says which catalog attributes a card is made of."""
     # The rows need the member (their maturity level filters titles) and the catalog (it
@@ -148,7 +146,7 @@ def _steps(card: Sequence[CatalogField]) -> tuple[Step, ...]:
         Step(
             "subscriber",
             "subscriber",
-            _subscriber_request,
+            subscriber_request,
             feeds=frozenset({"member", "rows"}),
         ),
         Step(
@@ -175,7 +173,7 @@ def _steps(card: Sequence[CatalogField]) -> tuple[Step, ...]:
                 "ratings",
                 _ratings_batch(batch),
                 ("recommendations",),
-                fallback=_no_scores(),
+                fallback=no_scores(),
                 feeds=frozenset({f"{_CARDS}.match"}),
             )
         )
@@ -185,10 +183,6 @@ def _steps(card: Sequence[CatalogField]) -> tuple[Step, ...]:
 def _batch_step(base: str, batch: int) -> str:
     """``catalog``, ``catalog_2``, ...: the first batch keeps the plain name."""
     return base if batch == 0 else f"{base}_{batch + 1}"
-
-
-def _subscriber_request(ctx: StepContext) -> BackendRequest:
-    return get("members", member_id(ctx))
 
 
 def _rows_request(ctx: StepContext) -> BackendRequest:
@@ -217,8 +211,7 @@ def _catalog_batch(batch: int, card: Sequence[CatalogField]) -> RequestBuilder:
 
 def _ratings_batch(batch: int) -> RequestBuilder:
     def build(ctx: StepContext) -> BackendRequest | None:
-        ids = _home_ids(ctx, batch)
-        return get("match", member_id(ctx), ids=",".join(ids)) if ids else None
+        return match_request(ctx, _home_ids(ctx, batch))
 
     return build
 

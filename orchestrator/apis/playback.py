@@ -6,14 +6,17 @@ from typing import Any
 
 from backends.transport import BackendRequest, get, post, put
 from orchestrator.apis.shaping import (
-    TITLE_ID_PATTERN,
     Reader,
     ShapeError,
     catalog_batch,
     catalog_index,
     member_id,
+    resume_position,
+    subscriber_request,
     title_id,
+    title_id_param,
     unique,
+    unknown_title,
 )
 from orchestrator.plans import (
     Auth,
@@ -37,24 +40,11 @@ TEAM = "playback"
 
 _MAX_POSITION_S = 86_400
 _PROGRESS_DIGITS = 3
-_UNKNOWN_TITLE = {404: DeviceError("not_found", "There is no title with this id.", "title_id")}
 
 
 def endpoints() -> tuple[Endpoint, ...]:
     """The playback endpoints: play, heartbeat and history."""
     return (_play(), _heartbeat(), _history())
-
-
-def _title_param(description: str) -> Param:
-    return Param(
-        "title_id",
-        source=Source.BODY,
-        required=True,
-        max_length=8,
-        pattern=TITLE_ID_PATTERN,
-        description=description,
-        example="t42",
-    )
 
 
 # -- play ----------------------------------------------------------------------------------
@@ -80,14 +70,14 @@ def _play() -> Endpoint:
         # The decision and the licence always run (no feeds): they are what play is for.
         plan=Plan(
             (
-                Step("subscriber", "subscriber", _subscriber_request),
+                Step("subscriber", "subscriber", subscriber_request),
                 Step("device", "device", _device_request, fallback=Fallback.static(generic_device)),
                 Step(
                     "decision",
                     "playback",
                     _decision_request,
                     ("subscriber", "device"),
-                    device_errors=_UNKNOWN_TITLE,
+                    device_errors=unknown_title("title_id"),
                 ),
                 # No bookmark means starting from the beginning, not failing to play.
                 Step(
@@ -107,7 +97,7 @@ def _play() -> Endpoint:
         summary="Whether and how a title plays on a device, with its licence and resume point.",
         fields=_PLAY_FIELDS,
         params=(
-            _title_param("The title to play, e.g. t42."),
+            title_id_param("title_id", Source.BODY, "The title to play, e.g. t42."),
             Param(
                 "device_type",
                 source=Source.BODY,
@@ -120,10 +110,6 @@ def _play() -> Endpoint:
         ),
         example_fields="allowed,reason,stream(manifest_url),license(id)",
     )
-
-
-def _subscriber_request(ctx: StepContext) -> BackendRequest:
-    return get("members", member_id(ctx))
 
 
 def _device_request(ctx: StepContext) -> BackendRequest:
@@ -170,9 +156,7 @@ def _compose_play(ctx: StepContext) -> dict[str, Any]:
         raise ShapeError("licensing: playing is allowed but there is no licence")
     stream = decision.child("stream")
     grant = Reader(ctx.results["license"], "licensing")
-    resume = None
-    if ctx.has("bookmark"):
-        resume = Reader(ctx.results["bookmark"], "bookmarks").integer("position_s", minimum=0)
+    resume = resume_position(ctx, "bookmark")
     return {
         "allowed": True,
         "title_id": ctx.params["title_id"],
@@ -211,7 +195,7 @@ def _heartbeat() -> Endpoint:
                     "bookmarks",
                     _save_request,
                     device_errors={
-                        **_UNKNOWN_TITLE,
+                        **unknown_title("title_id"),
                         400: DeviceError(
                             "invalid_parameter",
                             "Parameter 'position_s' is invalid: it is past the end of the title.",
@@ -226,7 +210,7 @@ def _heartbeat() -> Endpoint:
         summary="Save the playing position, so the member can resume on any device.",
         fields=_HEARTBEAT_FIELDS,
         params=(
-            _title_param("The title being played, e.g. t42."),
+            title_id_param("title_id", Source.BODY, "The title being played, e.g. t42."),
             Param(
                 "position_s",
                 kind=int,

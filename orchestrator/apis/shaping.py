@@ -4,6 +4,10 @@ Backends are untrusted: every value a compose function or request builder reads 
 through ``Reader``, which checks its type and raises ``ShapeError`` naming the path (never
 the value). The framework turns a builder's error into that step's fallback and a
 compose error into a 500, so a wrongly typed reply can never leak to a device.
+
+The shared shapes are those that mean the same in every family that uses them: a title id
+as devices send it, and the calls to and replies from the subscriber, catalog, ratings
+and bookmarks services.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from backends.transport import BackendRequest, get
-from orchestrator.plans import StepContext
+from orchestrator.plans import DeviceError, Fallback, Param, Source, StepContext
 
 __all__ = [
     "CATALOG_BATCH_MAX",
@@ -30,12 +34,18 @@ __all__ = [
     "catalog_attributes",
     "catalog_batch",
     "catalog_index",
+    "match_request",
     "match_scores",
     "maturity_level",
     "member_id",
+    "no_scores",
+    "resume_position",
+    "subscriber_request",
     "title_id",
+    "title_id_param",
     "title_ids",
     "unique",
+    "unknown_title",
     "wanted_fields",
 ]
 
@@ -141,6 +151,29 @@ def member_id(ctx: StepContext) -> str:
     return ctx.member_id
 
 
+def subscriber_request(ctx: StepContext) -> BackendRequest:
+    """``GET /members/{member}``: the member's account (plan, country, maturity level)."""
+    return get("members", member_id(ctx))
+
+
+def title_id_param(name: str, source: Source, description: str) -> Param:
+    """A required title id from the device, of the catalogue's form (so at most 8 characters)."""
+    return Param(
+        name,
+        source=source,
+        required=True,
+        max_length=8,
+        pattern=TITLE_ID_PATTERN,
+        description=description,
+        example="t42",
+    )
+
+
+def unknown_title(param: str) -> dict[int, DeviceError]:
+    """A step's device errors when its backend answers 404 for the title ``param`` names."""
+    return {404: DeviceError("not_found", "There is no title with this id.", param)}
+
+
 def unique(ids: Iterable[str]) -> list[str]:
     """``ids`` without repeats, first occurrence kept (rows list the same title twice)."""
     return list(dict.fromkeys(ids))
@@ -203,10 +236,29 @@ def maturity_level(rating: str) -> int:
     return MATURITY_LEVELS.get(rating, MOST_MATURE)
 
 
+def match_request(ctx: StepContext, ids: Sequence[str]) -> BackendRequest | None:
+    """``GET /match/{member}`` scoring ``ids`` for the member; None when there is nothing to ask."""
+    if not ids:
+        return None
+    return get("match", member_id(ctx), ids=",".join(ids))
+
+
+def no_scores() -> Fallback:
+    """Without match scores a page still renders; cards just show no match percentage."""
+    return Fallback.static({"scores": {}})
+
+
 def match_scores(ratings: Any, ids: Iterable[str]) -> dict[str, int]:
     """The member's match percent for each of ``ids`` that a ratings reply scores."""
     scores = Reader(ratings, "ratings").child("scores")
     return {tid: scores.integer(tid, 0, _MATCH_MAX) for tid in ids if scores.has(tid)}
+
+
+def resume_position(ctx: StepContext, step: str) -> int | None:
+    """Where the member stopped watching, as the bookmarks ``step`` read it; None without it."""
+    if not ctx.has(step):
+        return None
+    return Reader(ctx.results[step], "bookmarks").integer("position_s", minimum=0)
 
 
 @dataclass(frozen=True, slots=True)
