@@ -46,16 +46,21 @@ _PLAN_NOT_SOLD = DeviceError(
 _NO_PLANS = {404: DeviceError("not_found", "No plans are offered in this country.", "country")}
 
 
-def endpoints() -> tuple[Endpoint, ...]:
-    """The non-member endpoints: plans and sign-up."""
-    country = Param(
+def _country_param(source: Source, description: str) -> Param:
+    """The country as plans and sign-up take it: ISO 3166-1 alpha-2, upper case."""
+    return Param(
         "country",
+        source=source,
         required=True,
         max_length=2,
         pattern=_COUNTRY,
-        description="ISO 3166-1 alpha-2 country code, upper case (e.g. US).",
+        description=description,
         example="US",
     )
+
+
+def endpoints() -> tuple[Endpoint, ...]:
+    """The non-member endpoints: plans and sign-up."""
     plans = Endpoint(
         name="plans",
         api=API,
@@ -78,7 +83,9 @@ def endpoints() -> tuple[Endpoint, ...]:
         deadline_ms=800,
         summary="The plans on offer in a country, with local prices.",
         fields=_PLANS_FIELDS,
-        params=(country,),
+        params=(
+            _country_param(Source.QUERY, "ISO 3166-1 alpha-2 country code, upper case (e.g. US)."),
+        ),
         example_fields="currency,plans(id,price)",
     )
     signup = Endpoint(
@@ -138,15 +145,7 @@ def endpoints() -> tuple[Endpoint, ...]:
                 description="The new member's e-mail address; one account per address.",
                 example="ava@example.com",
             ),
-            Param(
-                "country",
-                source=Source.BODY,
-                required=True,
-                max_length=2,
-                pattern=_COUNTRY,
-                description="ISO 3166-1 alpha-2 country of the account, upper case.",
-                example="US",
-            ),
+            _country_param(Source.BODY, "ISO 3166-1 alpha-2 country of the account, upper case."),
             Param(
                 "plan_id",
                 source=Source.BODY,
