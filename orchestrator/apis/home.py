@@ -2,8 +2,9 @@
 
 v1 cards carry ``boxart`` and rows a bare ``kind``; v2 cards carry an ``images`` object and
 rows a typed ``context``. Both run the same steps, built by one factory with the same
-dependencies, fallbacks and feeds; only the catalog attributes a card is made of and the
-compose differ. v1 announces its retirement in ``Deprecation``/``Sunset`` headers.
+dependencies, fallbacks and feeds, and answer the same page; only the catalog attributes a
+card is made of, the shape of a row and the fields that document them differ. v1 announces
+its retirement in ``Deprecation``/``Sunset`` headers.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def home_v1(api: str, team: str) -> Endpoint:
         method="GET",
         path="/v1/discovery/home",
         auth=Auth.MEMBER,
-        plan=Plan(_steps(_V1_CARD), _compose_v1),
+        plan=_plan(_V1_CARD, _row_v1),
         deadline_ms=1000,
         summary="The member's home page: personalised rows of titles with match scores.",
         fields=_V1_FIELDS,
@@ -125,7 +126,7 @@ def home_v2(api: str, team: str) -> Endpoint:
         method="GET",
         path="/v2/discovery/home",
         auth=Auth.MEMBER,
-        plan=Plan(_steps(_V2_CARD), _compose_v2),
+        plan=_plan(_V2_CARD, _row_v2),
         deadline_ms=1000,
         summary="The member's home page: rows with a typed context, titles with all images.",
         fields=_V2_FIELDS,
@@ -136,6 +137,19 @@ def home_v2(api: str, team: str) -> Endpoint:
 
 
 # -- steps ---------------------------------------------------------------------------------
+
+#: A row and its cards -> the row as the device sees it.
+_RowShape = Callable[[Reader, list[dict[str, Any]]], dict[str, Any]]
+
+
+def _plan(card: Sequence[CatalogField], row: _RowShape) -> Plan:
+    """A version's plan: its steps fetch the attributes ``card`` is made of, and its compose
+    shows those cards in rows shaped by ``row``."""
+
+    def compose(ctx: StepContext) -> dict[str, Any]:
+        return _page(ctx, card, row)
+
+    return Plan(_steps(card), compose)
 
 
 def _steps(card: Sequence[CatalogField]) -> tuple[Step, ...]:
@@ -218,17 +232,6 @@ def _ratings_batch(batch: int) -> RequestBuilder:
 
 # -- compose -------------------------------------------------------------------------------
 
-#: A row and its cards -> the row as the device sees it.
-_RowShape = Callable[[Reader, list[dict[str, Any]]], dict[str, Any]]
-
-
-def _compose_v1(ctx: StepContext) -> dict[str, Any]:
-    return _page(ctx, _V1_CARD, _row_v1)
-
-
-def _compose_v2(ctx: StepContext) -> dict[str, Any]:
-    return _page(ctx, _V2_CARD, _row_v2)
-
 
 def _page(ctx: StepContext, card: Sequence[CatalogField], shape: _RowShape) -> dict[str, Any]:
     """The page from whatever steps ran: a step pruned away leaves its part out."""
@@ -310,14 +313,14 @@ def _context(row: Reader) -> dict[str, Any]:
 # -- response fields -----------------------------------------------------------------------
 
 
-def _card_fields(*images: Field) -> tuple[Field, ...]:
+def _card_fields(images: Field) -> tuple[Field, ...]:
     return (
         text("id", "The title id, e.g. t42."),
         text("title", "The title's name."),
         integer("year", "Year of release."),
         texts("genres", "Genres, most specific first."),
         text("maturity_rating", "Content rating, e.g. PG-13 or TV-MA."),
-        *images,
+        images,
         integer("match", "The member's match percentage (0-100); null if unscored.", nullable=True),
     )
 
@@ -329,44 +332,45 @@ _MEMBER = obj(
     text("country", "ISO 3166-1 alpha-2 country of the account."),
 )
 
-_V1_FIELDS = body(
-    objects(
-        "rows",
-        "Rows in display order; a row with nothing the member may watch is left out.",
-        text("id", "The row id, e.g. genre:thriller."),
-        text("kind", "What the row is: top_10, trending, genre, because_you_watched..."),
-        text("title", "The row's heading."),
-        objects("videos", "The row's titles.", *_card_fields(text("boxart", "Box-art URL."))),
-    ),
-    _MEMBER,
+_ROW_ID = text("id", "The row id, e.g. genre:thriller.")
+_ROW_TITLE = text("title", "The row's heading.")
+
+
+def _page_fields(*row: Field, images: Field) -> Field:
+    """A version's page: rows of ``row`` fields holding cards with ``images``, and the member."""
+    return body(
+        objects(
+            "rows",
+            "Rows in display order; a row with nothing the member may watch is left out.",
+            *row,
+            objects("videos", "The row's titles.", *_card_fields(images)),
+        ),
+        _MEMBER,
+    )
+
+
+_V1_FIELDS = _page_fields(
+    _ROW_ID,
+    text("kind", "What the row is: top_10, trending, genre, because_you_watched..."),
+    _ROW_TITLE,
+    images=text("boxart", "Box-art URL."),
 )
 
-_V2_FIELDS = body(
-    objects(
-        "rows",
-        "Rows in display order; a row with nothing the member may watch is left out.",
-        text("id", "The row id, e.g. genre:thriller."),
-        text("title", "The row's heading."),
-        obj(
-            "context",
-            "Why the row is there.",
-            text("type", "top_10, trending, genre, because_you_watched, continue_watching..."),
-            text("genre", "For a genre row: the genre.", nullable=True),
-            text("title_id", "For a because_you_watched row: the title.", nullable=True),
-        ),
-        objects(
-            "videos",
-            "The row's titles.",
-            *_card_fields(
-                obj(
-                    "images",
-                    "The title's images.",
-                    text("boxart", "Box-art URL.", nullable=True),
-                    text("hero", "Wide hero image URL.", nullable=True),
-                    text("logo", "Title logo URL.", nullable=True),
-                )
-            ),
-        ),
+_V2_FIELDS = _page_fields(
+    _ROW_ID,
+    _ROW_TITLE,
+    obj(
+        "context",
+        "Why the row is there.",
+        text("type", "top_10, trending, genre, because_you_watched, continue_watching..."),
+        text("genre", "For a genre row: the genre.", nullable=True),
+        text("title_id", "For a because_you_watched row: the title.", nullable=True),
     ),
-    _MEMBER,
+    images=obj(
+        "images",
+        "The title's images.",
+        text("boxart", "Box-art URL.", nullable=True),
+        text("hero", "Wide hero image URL.", nullable=True),
+        text("logo", "Title logo URL.", nullable=True),
+    ),
 )
