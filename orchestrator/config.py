@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import ipaddress
 import json
 import math
 import os
@@ -305,6 +306,23 @@ class _Url(_Kind):
         return value.rstrip("/")
 
 
+class _LoopbackAddress(_Kind):
+    """An IP literal on the loopback interface: names could resolve anywhere."""
+
+    expected = "a loopback IP address (127.0.0.0/8 or ::1)"
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, str):
+            raise _BadValueError
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            raise _BadValueError from None
+        if not address.is_loopback:
+            raise _BadValueError
+        return str(address)
+
+
 class _Secret(_Kind):
     secret = True
 
@@ -353,6 +371,19 @@ class _Leaf:
 _GENERAL: Final = (
     _Leaf("server.host", "127.0.0.1", _HOST, "address the device-facing HTTP server binds to"),
     _Leaf("server.port", 8080, _PORT, "TCP port of the device-facing HTTP server"),
+    _Leaf(
+        "server.admin_port",
+        0,
+        _Int(0, 65_535),
+        "TCP port of a loopback-only listener serving /_admin/* alone (then 404 on "
+        "server.port); 0 serves admin routes on server.port",
+    ),
+    _Leaf(
+        "server.admin_host",
+        "127.0.0.1",
+        _LoopbackAddress(),
+        "loopback address the admin listener binds to when server.admin_port is set",
+    ),
     _Leaf(
         "server.max_inflight",
         200,
@@ -545,6 +576,9 @@ class ServerSettings:
 
     host: str
     port: int
+    #: 0: admin routes are served on ``port``; else only on ``admin_host:admin_port``.
+    admin_port: int
+    admin_host: str
     max_inflight: int
     max_body_bytes: int
     drain_s: float
@@ -785,6 +819,12 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
     resolver = _Resolver(given)
 
     server = ServerSettings(**resolver.section("server"))
+    if server.admin_port and server.admin_port == server.port:
+        raise ConfigError(
+            "server.admin_port",
+            f"must differ from server.port ({server.port}), or be 0 to serve admin routes there",
+            resolver.sources.get("server.admin_port") or resolver.sources.get("server.port"),
+        )
     if server.topology is Topology.EDGE and not server.playback_upstream:
         raise ConfigError(
             "server.playback_upstream",

@@ -53,6 +53,7 @@ def test_defaults_serve_the_embedded_demo():
     assert settings.server.drain_s == 10.0
     assert settings.server.topology is Topology.ONE
     assert settings.server.playback_upstream == ""
+    assert (settings.server.admin_host, settings.server.admin_port) == ("127.0.0.1", 0)
     assert settings.auth.demo is True
     assert settings.auth.token_ttl_s == 86_400
     assert (settings.statsd.host, settings.statsd.port) == ("127.0.0.1", 8125)
@@ -318,6 +319,32 @@ def test_os_environ_is_the_default_source(monkeypatch):
         ),
         ({"FRONTDOOR_SERVER_HOST": "bad host"}, "server.host: expected a host name"),
         (
+            {"FRONTDOOR_SERVER_ADMIN_HOST": "0.0.0.0"},
+            (
+                "server.admin_host: expected a loopback IP address (127.0.0.0/8 or ::1), "
+                'got "0.0.0.0" (from FRONTDOOR_SERVER_ADMIN_HOST)'
+            ),
+        ),
+        (
+            {"FRONTDOOR_SERVER_ADMIN_HOST": "localhost"},
+            "server.admin_host: expected a loopback IP address",
+        ),
+        (
+            {"FRONTDOOR_SERVER_ADMIN_HOST": "10.0.0.1"},
+            "server.admin_host: expected a loopback IP address",
+        ),
+        (
+            {"FRONTDOOR_SERVER_ADMIN_PORT": "65536"},
+            "server.admin_port: expected an integer 0-65535",
+        ),
+        (
+            {"FRONTDOOR_SERVER_ADMIN_PORT": "8080"},
+            (
+                "server.admin_port: must differ from server.port (8080), or be 0 to serve admin "
+                "routes there (from FRONTDOOR_SERVER_ADMIN_PORT)"
+            ),
+        ),
+        (
             {"FRONTDOOR_BACKENDS_BASE_URL": "ftp://x"},
             "backends.base_url: expected an http(s) URL",
         ),
@@ -370,6 +397,15 @@ def test_short_secret_is_refused_without_being_echoed():
         "(from FRONTDOOR_AUTH_TOKEN_SECRET)"
     )
     assert "hunter2" not in message
+
+
+def test_admin_listener_settings_from_file_and_environment(tmp_path):
+    """admin_port moves admin routes to a loopback listener; IPv6 loopback is accepted."""
+    path = _toml(tmp_path, "[server]\nport = 9000\nadmin_port = 9001\n")
+    settings = load_settings(path, environ={"FRONTDOOR_SERVER_ADMIN_HOST": "::1"})
+    assert (settings.server.admin_host, settings.server.admin_port) == ("::1", 9001)
+    clash = _error(path, environ={"FRONTDOOR_SERVER_PORT": "9001"})
+    assert clash.startswith("server.admin_port: must differ from server.port (9001)")
 
 
 def test_config_error_carries_key_and_source():
