@@ -198,8 +198,23 @@ class FrontdoorApp:
     # -- WSGI -----------------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        """Handle one request; never raises."""
-        request = Request(
+        """Handle one request, admin routes included; never raises."""
+        return self._call(environ, start_response, self.admin)
+
+    def device_only(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """The device port's WSGI callable when admin routes have a listener of their own
+        (``server.admin_port``): ``/_admin/*`` answers 404 ``not_found`` here."""
+        return self._call(environ, start_response, None)
+
+    def admin_only(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """The admin listener's WSGI callable: ``/_admin/*`` only, 404 for every other path."""
+        request = self._request(environ)
+        if self.admin is None or not AdminHandler.handles(request.path):
+            return self._problem(start_response, request, problems.not_found(request.path))
+        return self._admin(start_response, request, self.admin)
+
+    def _request(self, environ: Environ) -> Request:
+        return Request(
             _request_id(environ.get("HTTP_X_REQUEST_ID")),
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO", "/") or "/",
@@ -207,7 +222,12 @@ class FrontdoorApp:
             environ=environ,
             metrics=self.metrics.request(),
         )
-        early = self._early(start_response, request)
+
+    def _call(
+        self, environ: Environ, start_response: StartResponse, admin: AdminHandler | None
+    ) -> Iterable[bytes]:
+        request = self._request(environ)
+        early = self._early(start_response, request, admin)
         if early is not None:
             return early
         if not self.admission.try_enter():
@@ -225,8 +245,12 @@ class FrontdoorApp:
             self.admission.leave()
         return self._respond(start_response, request, status, body)
 
-    def _early(self, start_response: StartResponse, request: Request) -> list[bytes] | None:
-        """Documents, health and admin: answered before admission, even while shedding."""
+    def _early(
+        self, start_response: StartResponse, request: Request, admin: AdminHandler | None
+    ) -> list[bytes] | None:
+        """Documents, health and admin: answered before admission, even while shedding.
+
+        ``admin`` None: admin paths are not served here (404), whatever their credentials."""
         document = self._documents.get(request.path)
         if document is not None:
             return self._document(start_response, request, document)
@@ -234,9 +258,11 @@ class FrontdoorApp:
         if builtin is not None:
             status, body = builtin
             return self._respond(start_response, request, status, body)
-        if self.admin is not None and AdminHandler.handles(request.path):
+        if AdminHandler.handles(request.path):
+            if admin is None:
+                return self._problem(start_response, request, problems.not_found(request.path))
             # Operators must get in while the process sheds.
-            return self._admin(start_response, request, self.admin)
+            return self._admin(start_response, request, admin)
         return None
 
     # -- steps of a request ---------------------------------------------------------------

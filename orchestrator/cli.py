@@ -147,17 +147,19 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     frontdoor = Frontdoor.build(settings, specs)
     host = args.host if args.host is not None else settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    server = HttpServer(frontdoor, host, port, settings.server.drain_s)
+    admin_port = settings.server.admin_port
+    admin = (settings.server.admin_host, admin_port) if admin_port else None
     try:
+        server = HttpServer(frontdoor, host, port, settings.server.drain_s, admin_address=admin)
         server.start()
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", host, port, exc)  # noqa: TRY400 - no traceback
+    except (OSError, ValueError) as exc:
+        log.error("cannot listen on %s:%s (admin %s): %s", host, port, admin, exc)  # noqa: TRY400 - no traceback
         if simulated is not None:
             simulated.stop()
         frontdoor.stop()
         return 1
     server.install_signal_handlers()
-    _banner(server.url, backends_url, frontdoor.signer.issue(DEMO_MEMBER))
+    _banner(server.url, server.admin_url, backends_url, frontdoor.signer.issue(DEMO_MEMBER))
     server.wait()
     if simulated is not None:
         simulated.stop()
@@ -165,10 +167,12 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _banner(url: str, backends_url: str, token: str) -> None:
+def _banner(url: str, admin_url: str | None, backends_url: str, token: str) -> None:
+    admin = admin_url if admin_url is not None else f"{url} (set server.admin_port to move them)"
     _out(
         f"""
 Frontdoor is listening on {url}
+Admin routes (/_admin/*) on {admin}
 Simulated microservices on {backends_url}  (bin/fake-backends fault|heal SERVICE)
 Demo member token (member {DEMO_MEMBER}):
   export TOKEN={token}

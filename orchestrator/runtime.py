@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from actors.system import ActorSystem
 from backends.client import BackendClient
@@ -113,6 +115,21 @@ class Frontdoor:
             observers=[lambda snap: shedding.observe(snap.shed_total, snap.frontend_inflight)],
         )
         return cls(settings, system, app, signer, metrics, reporter)
+
+    def single_listener_app(self) -> Callable[[Any, Any], Iterable[bytes]]:
+        """The WSGI callable for a server with one listener and no admin port (gunicorn).
+
+        Every route; but with ``server.admin_port`` set, every route except ``/_admin/*``
+        (404): the operator asked for admin routes off the device port, and there is no
+        loopback listener here to move them to.
+        """
+        if not self.settings.server.admin_port:
+            return self.app
+        log.warning(
+            "server.admin_port is set but this server has one listener: "
+            "admin routes are not served (404); run `frontdoor serve` for the admin listener"
+        )
+        return self.app.device_only
 
     def start(self) -> None:
         """Start the backend actors, then the gauge reporter."""

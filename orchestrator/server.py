@@ -1,42 +1,184 @@
 """The gevent WSGI server's lifecycle: listen, serve, and drain on SIGTERM/SIGINT.
 
-Draining turns ``/readyz`` to 503 first, stops accepting, lets in-flight requests finish
-(up to ``drain_s``), then stops the actors, so a rolling restart loses nothing.
+Draining (``stop``): ``/readyz`` turns 503 and the device listener stops accepting
+(``begin_drain``); responses from then on carry ``Connection: close``; requests in flight
+get up to ``drain_s`` to finish; then idle keep-alive connections are closed, the admin
+listener stops and the actors stop, so a rolling restart loses nothing.
+
+With ``admin_address`` the admin routes get a listener of their own, which must be on a
+loopback address; the device port then answers ``/_admin/*`` with 404.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import gevent
 import gevent.event
+import gevent.pool
 
 from backends.httpserver import NoDelayWSGIServer
 from orchestrator.runtime import Frontdoor
 
 log = logging.getLogger(__name__)
 
+_WsgiApp = Callable[[Any, Any], Iterable[bytes]]
+
+
+class AdminBindError(ValueError):
+    """The admin listener was asked to bind a non-loopback address, or the device port."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback IP literal (names are refused: they resolve anywhere)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Requests:
+    """WSGI middleware counting the requests in flight, until their response is written.
+
+    While ``closing``, every response carries ``Connection: close``: a keep-alive client
+    finishes its current request and reconnects elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.closing = False
+        self._idle = gevent.event.Event()
+        self._idle.set()
+
+    def wrap(self, app: _WsgiApp) -> _WsgiApp:
+        """``app``, counted."""
+
+        def counted(environ: Any, start_response: Any) -> Iterable[bytes]:
+            if self.closing:
+                start_response = _closing(start_response)
+            self.running += 1
+            self._idle.clear()
+            try:
+                result = app(environ, start_response)
+            except BaseException:
+                self._leave()
+                raise
+            return _Counted(result, self._leave)
+
+        return counted
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight; False if ``timeout_s`` passed first."""
+        return bool(self._idle.wait(timeout_s))
+
+    def _leave(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self._idle.set()
+
+
+def _closing(start_response: Any) -> Any:
+    def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        return start_response(status, [*headers, ("Connection", "close")], *exc_info)
+
+    return start
+
+
+class _Counted:
+    """A WSGI result whose ``close`` (called by the server once it is written) counts it done."""
+
+    def __init__(self, result: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._result = result
+        self._done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        """Close the wrapped result, then count the request done (once)."""
+        done, self._done = self._done, None
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if done is not None:
+                done()
+
 
 class HttpServer:
-    """Serves one ``Frontdoor`` on host:port until told to stop."""
+    """Serves one ``Frontdoor`` on host:port until told to stop.
 
-    def __init__(self, frontdoor: Frontdoor, host: str, port: int, drain_s: float) -> None:
+    ``admin_address``: a loopback (host, port) on which ``/_admin/*`` is served alone; None
+    serves admin routes on the device port. ``AdminBindError`` for any other address.
+    """
+
+    def __init__(
+        self,
+        frontdoor: Frontdoor,
+        host: str,
+        port: int,
+        drain_s: float,
+        *,
+        admin_address: tuple[str, int] | None = None,
+    ) -> None:
         self.frontdoor = frontdoor
         self.drain_s = drain_s
         self._stopped = gevent.event.Event()
-        self._wsgi = NoDelayWSGIServer((host, port), frontdoor.app, log=None, error_log=log)
+        self._stopping = False
+        self._requests = _Requests()
+        app = frontdoor.app
+        self._admin: NoDelayWSGIServer | None = None
+        if admin_address is not None:
+            admin_host, admin_port = admin_address
+            if not is_loopback(admin_host):
+                raise AdminBindError(
+                    f"the admin listener binds loopback addresses only, not {admin_host!r}"
+                )
+            if admin_port and admin_port == port:
+                raise AdminBindError(f"the admin listener needs a port other than {port}")
+            self._admin = self._listener(admin_address, app.admin_only)
+            device: _WsgiApp = app.device_only
+        else:
+            device = app
+        self._wsgi = self._listener((host, port), device)
+
+    def _listener(self, address: tuple[str, int], app: _WsgiApp) -> NoDelayWSGIServer:
+        # A pool (unbounded: admission control sheds, not the accept loop) so that stopping
+        # can close the connections left open.
+        return NoDelayWSGIServer(
+            address,
+            self._requests.wrap(app),
+            spawn=gevent.pool.Pool(),
+            log=None,
+            error_log=log,
+        )
 
     @property
     def url(self) -> str:
-        """The base URL it listens on (real port, even when asked for port 0)."""
-        host, port = self._wsgi.address[:2]
-        return f"http://{host}:{port}"
+        """The device-facing base URL (real port, even when asked for port 0)."""
+        return _url(self._wsgi)
+
+    @property
+    def admin_url(self) -> str | None:
+        """The admin listener's base URL; None when admin routes are on the device port."""
+        return None if self._admin is None else _url(self._admin)
 
     def start(self) -> None:
-        """Start the actors and begin accepting connections."""
+        """Start the actors and begin accepting connections (admin listener first)."""
         self.frontdoor.start()
-        self._wsgi.start()
+        if self._admin is not None:
+            self._admin.start()
+        try:
+            self._wsgi.start()
+        except BaseException:
+            if self._admin is not None:  # no admin port left open for a server that failed
+                self._admin.stop(timeout=0)
+            raise
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT drain and stop the server."""
@@ -47,12 +189,41 @@ class HttpServer:
         """Block this greenlet until the server has stopped."""
         self._stopped.wait()
 
-    def stop(self) -> None:
-        """Drain: not ready, stop accepting, finish in-flight requests, stop actors."""
-        if self._stopped.is_set() or self.frontdoor.app.draining:
+    def begin_drain(self) -> None:
+        """Turn ``/readyz`` to 503 and stop accepting device connections; returns at once.
+
+        Requests in flight, and new ones on connections already open, are still served
+        (with ``Connection: close``). The admin listener keeps serving until ``stop`` ends.
+        """
+        if self.frontdoor.app.draining:
             return
         self.frontdoor.app.draining = True
+        self._requests.closing = True
+        self._wsgi.close()
+
+    def stop(self) -> None:
+        """Drain: not ready, stop accepting, finish in-flight requests (up to ``drain_s``),
+        close what is left, stop actors. A second call returns at once."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.begin_drain()
         log.info("draining: waiting up to %.1f s for in-flight requests", self.drain_s)
-        self._wsgi.stop(timeout=self.drain_s)
+        if not self._requests.wait_idle(self.drain_s):
+            log.warning(
+                "drain: %d requests still running after %.1f s; cutting them off",
+                self._requests.running,
+                self.drain_s,
+            )
+        # Every request has answered (or ran out of time): what is left is idle keep-alive
+        # connections, closed now rather than after a client's idea of a timeout.
+        self._wsgi.stop(timeout=0)
+        if self._admin is not None:
+            self._admin.stop(timeout=0)
         self.frontdoor.stop()
         self._stopped.set()
+
+
+def _url(server: NoDelayWSGIServer) -> str:
+    host, port = server.address[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
