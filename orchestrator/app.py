@@ -33,7 +33,7 @@ from actors.messages import Call, Outcome, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
 from actors.supervisor import execute_plan
 from orchestrator import problems
-from orchestrator.access_log import AccessLog, access_entry, backend_calls
+from orchestrator.access_log import FIELDS_ATTR, AccessLog, access_entry, backend_calls
 from orchestrator.admin import AdminHandler, AdminRequest, EndpointWindows
 from orchestrator.admission import Admission
 from orchestrator.auth import Claims, InvalidTokenError, TokenSigner, bearer_token, secret_equals
@@ -239,7 +239,11 @@ class FrontdoorApp:
         except problems.Problem as problem:
             return self._problem(start_response, request, problem)
         except Exception:
-            log.exception("request %s: unhandled error", request.request_id)
+            log.exception(
+                "request %s: unhandled error",
+                request.request_id,
+                extra={FIELDS_ATTR: {"request_id": request.request_id}},
+            )
             return self._problem(start_response, request, problems.internal_error())
         finally:
             self.admission.leave()
@@ -377,7 +381,11 @@ class FrontdoorApp:
             self._observe_call(batch, request, problem.status)
             return failure(call.id, problem, request.request_id)
         except Exception:
-            log.exception("request %s: unhandled error", request.request_id)
+            log.exception(
+                "request %s: unhandled error",
+                request.request_id,
+                extra={FIELDS_ATTR: {"request_id": request.request_id}},
+            )
             self._observe_call(batch, request, 500)
             return failure(call.id, problems.internal_error(), request.request_id)
         finally:
@@ -524,7 +532,11 @@ class FrontdoorApp:
         except problems.Problem as problem:
             return self._problem(start_response, request, problem)
         except Exception:
-            log.exception("request %s: unhandled error", request.request_id)
+            log.exception(
+                "request %s: unhandled error",
+                request.request_id,
+                extra={FIELDS_ATTR: {"request_id": request.request_id}},
+            )
             return self._problem(start_response, request, problems.internal_error())
         return self._respond(start_response, request, reply.status, reply.body)
 
@@ -552,7 +564,11 @@ class FrontdoorApp:
             )
             self.access_log.write(entry, lambda: _trace(request.started, request.records))
         except Exception:
-            log.exception("request %s: recording metrics or access log failed", request.request_id)
+            log.exception(
+                "request %s: recording metrics or access log failed",
+                request.request_id,
+                extra={FIELDS_ATTR: {"request_id": request.request_id}},
+            )
 
     def _observe_call(self, batch: Request, request: Request, status: int) -> None:
         """One call of a batch: its endpoint's stats join the batch's pipeline."""

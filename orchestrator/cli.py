@@ -123,12 +123,16 @@ def _check_config(settings: Any, _args: argparse.Namespace) -> int:
 def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
+    from orchestrator.access_log import FIELDS_ATTR, install_json_logging
+    from orchestrator.config import DEMO_TOKEN_SECRET
     from orchestrator.runtime import Frontdoor, rebase_specs
     from orchestrator.server import HttpServer
 
-    logging.basicConfig(
-        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    # One JSON object per line on stderr; the secrets are scrubbed wherever they appear.
+    install_json_logging(
+        settings.logging.level, redact=(settings.auth.admin_token, settings.auth.token_secret)
     )
+    logging.captureWarnings(capture=True)  # Python warnings become JSON lines too
     log = logging.getLogger("frontdoor")
     for warning in settings.warnings:
         log.warning("%s", warning)
@@ -159,7 +163,16 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         frontdoor.stop()
         return 1
     server.install_signal_handlers()
-    _banner(server.url, server.admin_url, backends_url, frontdoor.signer.issue(DEMO_MEMBER))
+    log.info(
+        "listening",
+        extra={
+            FIELDS_ATTR: {"event": "listening", "url": server.url, "admin_url": server.admin_url}
+        },
+    )
+    # A token signed with the public demo secret is worth nothing; any other is a credential.
+    demo_secret = settings.auth.token_secret == DEMO_TOKEN_SECRET
+    token = frontdoor.signer.issue(DEMO_MEMBER) if demo_secret else None
+    _banner(server.url, server.admin_url, backends_url, token)
     server.wait()
     if simulated is not None:
         simulated.stop()
@@ -167,15 +180,20 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _banner(url: str, admin_url: str | None, backends_url: str, token: str) -> None:
+def _banner(url: str, admin_url: str | None, backends_url: str, token: str | None) -> None:
     admin = admin_url if admin_url is not None else f"{url} (set server.admin_port to move them)"
+    export = (
+        f"export TOKEN={token}"
+        if token is not None
+        else f"export TOKEN=$(bin/frontdoor token {DEMO_MEMBER})"
+    )
     _out(
         f"""
 Frontdoor is listening on {url}
 Admin routes (/_admin/*) on {admin}
 Simulated microservices on {backends_url}  (bin/fake-backends fault|heal SERVICE)
 Demo member token (member {DEMO_MEMBER}):
-  export TOKEN={token}
+  {export}
 
 Try:
   curl -s '{url}/v1/nonmember/plans?country=US'
@@ -183,6 +201,6 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"title_id":"t42","device_type":"tv-samsung-2024"}}' {url}/v1/playback/play
 
-Ctrl-C drains in-flight requests and stops.
+Ctrl-C drains in-flight requests and stops. Logs: one JSON object per line on stderr.
 """
     )

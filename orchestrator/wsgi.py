@@ -4,16 +4,22 @@ gunicorn's gevent worker patches the process before importing this module. This 
 only module-level app: settings come from ``FRONTDOOR_*`` variables (and
 ``FRONTDOOR_CONFIG``, a TOML path); backends must run elsewhere (``bin/fake-backends``).
 gunicorn gives one listener: with ``server.admin_port`` set, admin routes are not served
-(``Frontdoor.single_listener_app``).
+(``Frontdoor.single_listener_app``). Frontdoor's own logs are JSON lines on stderr, as under
+``frontdoor serve`` (gunicorn configures only its own loggers).
 """
 
 from __future__ import annotations
 
 import os
 
+from orchestrator.access_log import install_json_logging
 from orchestrator.config import load_settings
 from orchestrator.runtime import Frontdoor
 
-_frontdoor = Frontdoor.build(load_settings(os.environ.get("FRONTDOOR_CONFIG")))
+_settings = load_settings(os.environ.get("FRONTDOOR_CONFIG"))
+install_json_logging(
+    _settings.logging.level, redact=(_settings.auth.admin_token, _settings.auth.token_secret)
+)
+_frontdoor = Frontdoor.build(_settings)
 _frontdoor.start()
 application = _frontdoor.single_listener_app()
