@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Callable
 
 import gevent
@@ -152,3 +154,32 @@ def test_plans_running_together_in_one_scope_share_their_reads(make_system: Syst
     gevent.joinall(runs, raise_error=True)
     assert [run.value for run in runs] == [{"a": "/members/m1"}] * 3
     assert fake.calls == 1
+
+
+class _Recording:
+    """A directory that takes every call and answers none (the test answers)."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def submit(self, call: Call) -> Reply | None:
+        self.calls.append(call)
+        return None
+
+
+def test_a_scope_is_freed_by_reference_counting_alone():
+    """No reference cycle: a finished scope and its kept replies (decoded JSON trees) go
+    the moment the request drops them, not at the next full garbage collection."""
+    gc.collect()
+    gc.disable()
+    try:
+        directory, inbox = _Recording(), Inbox()
+        scope = SharedCalls(directory)
+        assert scope.submit(_call(1, inbox)) is None
+        directory.calls[0].reply_to.tell(Reply(0, "x", Outcome.SUCCESS, {"rows": [[1], [2]]}))
+        assert inbox.next().call_id == 1
+        freed = weakref.ref(scope)
+        del scope, directory
+        assert freed() is None
+    finally:
+        gc.enable()
