@@ -123,6 +123,7 @@ def _check_config(settings: Any, _args: argparse.Namespace) -> int:
 def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
+    from orchestrator import gc_tuning
     from orchestrator.access_log import FIELDS_ATTR, install_json_logging
     from orchestrator.config import DEMO_TOKEN_SECRET
     from orchestrator.runtime import Frontdoor, rebase_specs
@@ -149,6 +150,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         specs = rebase_specs(specs, settings.backends.base_url, backends_url)
 
     frontdoor = Frontdoor.build(settings, specs)
+    gc_tuning.tune(settings.server.gc_young_threshold)
     host = args.host if args.host is not None else settings.server.host
     port = args.port if args.port is not None else settings.server.port
     admin_port = settings.server.admin_port

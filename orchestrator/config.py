@@ -393,6 +393,13 @@ _GENERAL: Final = (
     _Leaf("server.max_body_bytes", 65_536, _POSITIVE, "largest request body accepted (else 413)"),
     _Leaf("server.drain_s", 10.0, _Float(0), "seconds in-flight requests get to finish on SIGTERM"),
     _Leaf(
+        "server.gc_young_threshold",
+        20_000,
+        _Int(0, 10_000_000),
+        "allocations between young garbage collections; the start-up heap is frozen "
+        "(orchestrator/gc_tuning.py); 0 keeps Python's defaults",
+    ),
+    _Leaf(
         "server.topology",
         Topology.ONE,
         _TopologyKind(),
@@ -582,6 +589,7 @@ class ServerSettings:
     max_inflight: int
     max_body_bytes: int
     drain_s: float
+    gc_young_threshold: int
     topology: Topology
     playback_upstream: str
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from orchestrator import gc_tuning
 from orchestrator.access_log import install_json_logging
 from orchestrator.config import load_settings
 from orchestrator.runtime import Frontdoor
@@ -21,5 +22,6 @@ install_json_logging(
     _settings.logging.level, redact=(_settings.auth.admin_token, _settings.auth.token_secret)
 )
 _frontdoor = Frontdoor.build(_settings)
+gc_tuning.tune(_settings.server.gc_young_threshold)
 _frontdoor.start()
 application = _frontdoor.single_listener_app()
