@@ -128,7 +128,7 @@ class AppOptions:
     """Limits of the HTTP layer."""
 
     max_body_bytes: int = 65_536
-    max_inflight: int = 200
+    max_inflight: int = 32
     #: The operators' token; ``X-Frontdoor-Admin-Token`` with it unlocks ``meta.trace``.
     admin_token: str = ""
     #: Most calls in one batch, how many of them run at once, and the batch's own deadline

@@ -48,7 +48,7 @@ def test_defaults_serve_the_embedded_demo():
     """With no file and no environment, the built-in defaults describe the local demo."""
     settings = load_settings(environ={})
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
-    assert settings.server.max_inflight == 200
+    assert settings.server.max_inflight == 32
     assert settings.server.max_body_bytes == 65_536
     assert settings.server.drain_s == 10.0
     assert settings.server.topology is Topology.ONE
