@@ -17,10 +17,12 @@ import enum
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from actors.messages import Outcome, Reply
 from backends.transport import BackendRequest
+
+T = TypeVar("T")
 
 
 class PlanError(ValueError):
@@ -104,6 +106,25 @@ class StepContext:
     degraded: tuple[str, ...] = ()
     #: The device's selection; None means the whole response.
     selection: FieldSelection | None = None
+    #: Values derived once per request (``memo``); shared by every context of one run.
+    memos: dict[Callable[[StepContext], Any], Any] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def memo(self, derive: Callable[[StepContext], T]) -> T:
+        """``derive(self)``, computed once per request and reused by every later builder
+        and by compose (e.g. one backend reply parsed and validated once, not per use).
+
+        ``derive`` must read only the parameters and results of steps that have already
+        resolved wherever it is called: a result never changes once it is recorded. A
+        ``derive`` that raises is not remembered.
+        """
+        try:
+            return cast("T", self.memos[derive])
+        except KeyError:
+            value = derive(self)
+            self.memos[derive] = value
+            return value
 
     def has(self, step: str) -> bool:
         """Whether ``step`` produced a value (its own or a fallback's)."""
@@ -272,6 +293,7 @@ class PlanRun:
         self._unresolved = len(self.records)
         self._failure: tuple[RunStatus, str] | None = None
         self._rejection: DeviceError | None = None
+        self._memos: dict[Callable[[StepContext], Any], Any] = {}
 
     @property
     def finished(self) -> bool:
@@ -281,7 +303,12 @@ class PlanRun:
     def context(self) -> StepContext:
         """A read-only view for request builders and compose."""
         return StepContext(
-            self.params, self.member_id, self.results, self.degraded(), self.plan.selection
+            self.params,
+            self.member_id,
+            self.results,
+            self.degraded(),
+            self.plan.selection,
+            self._memos,
         )
 
     def degraded(self) -> tuple[str, ...]:

@@ -35,7 +35,10 @@ class BackendRequest:
     def target(self) -> str:
         """The encoded path and query below the backend's base URL."""
         path = "/" + "/".join(quote(segment, safe="") for segment in self.path_segments)
-        return f"{path}?{urlencode(self.query)}" if self.query else path
+        # Commas stay as they are (RFC 3986 allows them in a query): a batch of ids
+        # encoded as %2C made urllib3 re-check the whole URL byte by byte in Python, four
+        # times per call (~0.5 ms for 200 ids); without a "%" its fast path applies.
+        return f"{path}?{urlencode(self.query, safe=',')}" if self.query else path
 
     def key(self) -> str:
         """A stable identity of this call, for de-duplication and last-good caches."""

@@ -204,14 +204,23 @@ def _rows_request(ctx: StepContext) -> BackendRequest:
 
 
 def _home_rows(ctx: StepContext) -> list[tuple[Reader, list[str]]]:
-    """Each row with its video ids, cut to the size asked for (a backend may send more)."""
+    """Each row with its video ids, cut to the size asked for (a backend may send more).
+    Parsed and validated once per request: every batch builder and compose read it."""
+    return ctx.memo(_parse_home_rows)
+
+
+def _parse_home_rows(ctx: StepContext) -> list[tuple[Reader, list[str]]]:
     reply = Reader(ctx.results["recommendations"], "recommendations")
     rows = reply.children("rows")[: ctx.params["rows"]]
     return [(row, title_ids(row, "video_ids")[: ctx.params["per_row"]]) for row in rows]
 
 
+def _all_home_ids(ctx: StepContext) -> list[str]:
+    return unique(video for _, videos in _home_rows(ctx) for video in videos)
+
+
 def _home_ids(ctx: StepContext, batch: int) -> list[str]:
-    ids = unique(video for _, videos in _home_rows(ctx) for video in videos)
+    ids = ctx.memo(_all_home_ids)
     return ids[batch * CATALOG_BATCH_MAX : (batch + 1) * CATALOG_BATCH_MAX]
 
 

@@ -208,3 +208,37 @@ def test_late_and_duplicate_replies_are_ignored():
     run.resolve(0, _fail(0))
     run.resolve(7, _fail(7))
     assert run.result().body == {"a": 1}
+
+
+def test_a_memo_is_derived_once_per_run_and_shared_by_every_context():
+    """Builders and compose of one run share a derived value; a new run derives afresh."""
+    derived: list[object] = []
+
+    def derive(ctx: StepContext) -> list[object]:
+        derived.append(ctx.results["a"])
+        return [ctx.results["a"]]
+
+    def use(ctx: StepContext) -> object:
+        return get("b", n=len(ctx.memo(derive)))
+
+    plan = Plan((_step("a"), Step("b", "svc", use, after=("a",))), lambda ctx: ctx.memo(derive))
+    for value in (1, 2):
+        run = PlanRun(plan, {}, None, deadline=10.0)
+        run.take_ready(0.0)
+        run.resolve(0, _ok(0, value))
+        run.take_ready(0.0)
+        run.resolve(1, _ok(1, None))
+        assert run.result().body == [value]
+    assert derived == [1, 2]
+
+
+def test_a_memo_that_raises_is_not_remembered():
+    """A derivation that fails (its input is missing) is tried again next time."""
+    ctx = PlanRun(Plan((_step("a"),), _compose), {}, None, deadline=10.0).context()
+
+    def derive(context: StepContext) -> object:
+        return context.results["a"]
+
+    with pytest.raises(KeyError):
+        ctx.memo(derive)
+    assert derive not in ctx.memos

@@ -259,7 +259,7 @@ def test_history_reads_history_then_an_optional_catalog_batch():
     assert history is not None
     assert (history.method, history.target()) == ("GET", "/m1?limit=20")
     assert catalog is not None
-    assert catalog.target() == "/titles?fields=title&ids=t42%2Ct7"
+    assert catalog.target() == "/titles?fields=title&ids=t42,t7"
     empty = family.ctx({"limit": 20}, history={"member_id": "m1", "items": []})
     assert steps["catalog"].request(empty) is None
 
