@@ -32,6 +32,7 @@ from actors.call_cache import SharedCalls
 from actors.messages import Call, Outcome, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
 from actors.supervisor import execute_plan
+from backends.httpserver import abandon_body
 from orchestrator import problems
 from orchestrator.access_log import FIELDS_ATTR, AccessLog, access_entry, backend_calls
 from orchestrator.admin import AdminHandler, AdminRequest, EndpointWindows
@@ -136,6 +137,9 @@ class AppOptions:
     batch_max_calls: int = MAX_CALLS
     batch_concurrency: int = 8
     batch_deadline_ms: int = 2000
+    #: The longest an admin request's body may take to arrive (a device request's body has
+    #: its endpoint's deadline).
+    admin_body_timeout_s: float = 5.0
 
 
 @dataclass(slots=True)
@@ -286,7 +290,7 @@ class FrontdoorApp:
         endpoint, path_params = self._route(request)
         scope = self._scope(environ, request.started, endpoint.deadline_ms)
         request.member_id = self._authenticate(scope, endpoint)
-        body = self._read_body(environ) if endpoint.method in _WITH_BODY else None
+        body = self._read_body(environ, scope.deadline) if endpoint.method in _WITH_BODY else None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         return self._serve(request, scope, endpoint, path_params, query, body)
 
@@ -348,7 +352,7 @@ class FrontdoorApp:
         if request.method != "POST":
             raise problems.method_not_allowed(("POST",))
         scope = self._scope(environ, request.started, self.options.batch_deadline_ms)
-        calls = parse_batch(self._read_body(environ), self.options.batch_max_calls)
+        calls = parse_batch(self._read_body(environ, scope.deadline), self.options.batch_max_calls)
         pool = gevent.pool.Pool(self.options.batch_concurrency)
         replies = pool.map(
             lambda numbered: self._batch_call(request, scope, *numbered), enumerate(calls)
@@ -422,7 +426,9 @@ class FrontdoorApp:
             log.info("rejected token: %s", exc)
             return None
 
-    def _read_body(self, environ: Environ) -> dict[str, Any]:
+    def _read_body(self, environ: Environ, deadline: float) -> dict[str, Any]:
+        """The JSON object body, read by ``deadline``: a client that sends its body slowly
+        (or not at all) holds an admission slot only until then, and gets a 408."""
         content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if content_type != _JSON:
             raise problems.unsupported_media_type(_JSON)
@@ -434,7 +440,13 @@ class FrontdoorApp:
             if int(length_header) > limit:
                 raise problems.payload_too_large(limit)
         # Read at most one byte past the cap: never buffer an oversized body whole.
-        raw = environ["wsgi.input"].read(limit + 1)
+        late = _BodyTimeoutError()
+        try:
+            with gevent.Timeout(max(0.0, deadline - self._clock()), late):
+                raw = environ["wsgi.input"].read(limit + 1)
+        except _BodyTimeoutError:
+            abandon_body(environ)
+            raise problems.request_timeout() from None
         if len(raw) > limit:
             raise problems.payload_too_large(limit)
         return parse_object(raw)
@@ -525,7 +537,9 @@ class FrontdoorApp:
             authorization=environ.get("HTTP_AUTHORIZATION"),
             request_id=request.request_id,
             client=environ.get("REMOTE_ADDR"),
-            read_body=lambda: self._read_body(environ),
+            read_body=lambda: self._read_body(
+                environ, self._clock() + self.options.admin_body_timeout_s
+            ),
         )
         try:
             reply = admin.handle(admin_request)
@@ -583,6 +597,10 @@ class FrontdoorApp:
 
 
 _HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class _BodyTimeoutError(Exception):
+    """The request body did not arrive by the deadline (an Exception, unlike gevent.Timeout)."""
 
 
 def _trace(started: float, records: tuple[StepRecord, ...]) -> list[dict[str, Any]]:

@@ -264,8 +264,13 @@ def method_not_allowed(allowed: Iterable[str]) -> Problem:
 
 
 def request_timeout() -> Problem:
-    """408: the request did not arrive in time."""
-    return Problem("request_timeout", "The request was not received in time.")
+    """408: the request did not arrive in time. The connection is closed after it (RFC 9110
+    section 15.5.9): what is left of the body would otherwise be read as the next request."""
+    return Problem(
+        "request_timeout",
+        "The request was not received in time.",
+        headers={"Connection": "close"},
+    )
 
 
 def payload_too_large(max_bytes: int) -> Problem:

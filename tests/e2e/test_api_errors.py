@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable when suites mix
     from conftest import Stack
 
+import json
+import socket
 import time
 
 import pytest
@@ -83,6 +85,28 @@ def test_oversized_body_is_a_413(stack: Stack):
     """A body over the cap is refused without being read whole."""
     reply = stack.post("/v1/playback/play", {"title_id": "t1", "pad": "x" * 100_000})
     _problem(reply, 413, "payload_too_large")
+
+
+def test_a_body_that_never_arrives_is_a_408_by_the_deadline(stack: Stack):
+    """A client that announces a body and stops sending holds its slot only until the
+    request's deadline, then gets 408 request_timeout and the connection is closed."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/playback/heartbeat HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Bearer {stack.token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n"
+        "X-Request-Timeout-Ms: 200\r\n\r\n"
+        '{"title_id": '
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        reply = b""
+        while chunk := sock.recv(65_536):  # until the server closes: the reply is whole
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", reply[:200]
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert body["code"] == "request_timeout"
 
 
 def test_wrong_content_type_is_a_415(stack: Stack):
