@@ -4,11 +4,12 @@ simulated microservices on a timeline, and report latency per endpoint and per p
     bin/loadtest --scenario scenarios/licensing-hang.toml --plot out.png --json out.json
     bin/loadtest --rate 200 --duration 30 --warmup 5 --mix home=70,play=30
     bin/loadtest --concurrency 16 --duration 20        # closed loop
+    bin/loadtest --target http://127.0.0.1:8081 --route playback=http://127.0.0.1:8082
 
-Only ever sends to --target and --backends, which must be loopback addresses unless
---allow-remote is given. Every run is bounded (duration, request cap) and stops by itself;
-Ctrl-C stops it early and still prints the (partial) report; a second Ctrl-C also cancels
-the requests still in flight.
+Only ever sends to --target, the --route URLs and --backends, which must be loopback
+addresses unless --allow-remote is given. Every run is bounded (duration, request cap) and
+stops by itself; Ctrl-C stops it early and still prints the (partial) report; a second
+Ctrl-C also cancels the requests still in flight.
 """
 
 from __future__ import annotations
@@ -46,14 +47,28 @@ def _parser() -> argparse.ArgumentParser:
         prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenario", help="a scenario TOML file (see scenarios/)")
-    parser.add_argument("--target", default=DEFAULT_TARGET_URL, help="Frontdoor's base URL")
+    parser.add_argument(
+        "--target",
+        default=DEFAULT_TARGET_URL,
+        help="Frontdoor's base URL (every family not routed)",
+    )
+    parser.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="FAMILY=URL",
+        help="send one API family (nonmember, discovery, playback) to its own base URL, "
+        "e.g. playback=http://127.0.0.1:8082 for two APIs; repeatable",
+    )
     parser.add_argument(
         "--backends",
         default=DEFAULT_BACKENDS_URL,
         help="the simulated microservices' base URL (their admin API applies the faults)",
     )
     parser.add_argument(
-        "--allow-remote", action="store_true", help="allow non-loopback --target/--backends"
+        "--allow-remote",
+        action="store_true",
+        help="allow non-loopback --target/--route/--backends",
     )
     load = parser.add_mutually_exclusive_group()
     load.add_argument("--rate", type=float, help="open loop: requests per second (default 100)")
@@ -170,7 +185,7 @@ class _Setup:
     """Everything a run needs, validated before anything is sent."""
 
     scenario: Any
-    target: Any
+    routes: Any
     backends: Any
     timeout_s: float
     max_inflight: int
@@ -181,16 +196,24 @@ class _Setup:
 
 def _prepare(args: argparse.Namespace) -> _Setup:
     from orchestrator.loadtest.mix import Mix
+    from orchestrator.loadtest.routes import parse_routes
     from orchestrator.loadtest.target import TargetError, parse_target
 
     scenario = _scenario(args)
     try:
         target = parse_target(args.target, allow_remote=args.allow_remote)
+    except TargetError as exc:
+        raise UsageError(f"--target: {exc}") from exc
+    try:
+        routes = parse_routes(target, args.route, allow_remote=args.allow_remote)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
         backends = (
             parse_target(args.backends, allow_remote=args.allow_remote) if scenario.faults else None
         )
     except TargetError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(f"--backends: {exc}") from exc
     timeout_s = _bounded(args.timeout, scenario.timeout_s, 10.0, "--timeout", 0.01, 300)
     max_inflight = _bounded(
         args.max_inflight, scenario.max_inflight, 512, "--max-inflight", 1, 10_000
@@ -204,7 +227,7 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     except ValueError as exc:
         raise UsageError(f"mix: {exc}") from exc
     return _Setup(
-        scenario, target, backends, timeout_s, int(max_inflight), int(max_requests), mix, args.seed
+        scenario, routes, backends, timeout_s, int(max_inflight), int(max_requests), mix, args.seed
     )
 
 
@@ -212,16 +235,25 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     from orchestrator.loadtest.client import HttpClient, RequestError
 
     setup = _prepare(args)
-    client = HttpClient(setup.target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight)
+    # One connection pool per distinct origin, each bounded by the in-flight cap.
+    clients = {
+        target: HttpClient(target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight)
+        for target in setup.routes.targets()
+    }
     try:
-        try:
-            client.request("GET", "/healthz")
-        except RequestError as exc:
-            print(f"loadtest: {setup.target.url} does not answer: {exc}", file=sys.stderr)  # noqa: T201
-            return _UNREACHABLE
-        report, partial = _execute(setup, client, show_progress=_wants_progress(args))
+        for target, client in clients.items():
+            try:
+                client.request("GET", "/healthz")
+            except RequestError as exc:
+                families = ", ".join(setup.routes.families_of(target))
+                print(  # noqa: T201 - the CLI's own error line
+                    f"loadtest: {target.url} ({families}) does not answer: {exc}", file=sys.stderr
+                )
+                return _UNREACHABLE
+        report, partial = _execute(setup, clients, show_progress=_wants_progress(args))
     finally:
-        client.close()
+        for client in clients.values():
+            client.close()
     from orchestrator.loadtest.report import render_tables
 
     out.write(render_tables(report) + "\n")
@@ -252,7 +284,9 @@ def _phases(scenario: Any) -> Any:
     return PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s)
 
 
-def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[str, Any], bool]:
+def _execute(
+    setup: _Setup, clients: dict[Any, Any], *, show_progress: bool
+) -> tuple[dict[str, Any], bool]:
     """Run the load and the fault timeline; heal the faults whatever happens."""
     import gevent
 
@@ -274,7 +308,10 @@ def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[s
         drain_s=setup.timeout_s + 1.0,
     )
 
+    routes = setup.routes
+
     def send(request: Any) -> Any:
+        client = clients[routes.target_for(request.path)]
         return client.request(request.method, request.path, request.headers, request.body)
 
     runner = Runner(plan, setup.mix.next, send, recorder)
@@ -313,7 +350,8 @@ def _execute(setup: _Setup, client: Any, *, show_progress: bool) -> tuple[dict[s
     if heal_error:
         print(f"loadtest: could not heal the faults: {heal_error}", file=sys.stderr)  # noqa: T201
     info = RunInfo(
-        target=setup.target.url,
+        target=setup.routes.default.url,
+        routes=setup.routes.by_family() if setup.routes.routed else {},
         mode="open" if isinstance(scenario.load, OpenLoop) else "closed",
         load=_describe_load(scenario.load),
         warmup_s=scenario.warmup_s,

@@ -16,7 +16,7 @@ from orchestrator.loadtest.histogram import PERCENTILES
 from orchestrator.loadtest.phase import Phase, describe_fault
 from orchestrator.loadtest.stats import Cell, Recorder
 
-__all__ = ["AppliedFault", "RunInfo", "build_report", "render_tables"]
+__all__ = ["AppliedFault", "RunInfo", "build_report", "describe_routes", "render_tables"]
 
 REPORT_VERSION = 1
 #: A generator that sends its p99 request later than this has been the bottleneck.
@@ -52,6 +52,9 @@ class RunInfo:
     cpu_s: float
     max_inflight: int
     faults: Sequence[AppliedFault] = field(default_factory=tuple)
+    #: With ``--route``: every API family and the base URL its requests went to; empty when
+    #: everything went to ``target``.
+    routes: Mapping[str, str] = field(default_factory=dict)
 
 
 def _cell_json(cell: Cell, duration_s: float) -> dict[str, Any]:
@@ -189,9 +192,12 @@ def render_tables(report: Mapping[str, Any]) -> str:
     measured = max(0.0, run["ended_s"] - run["warmup_s"])
     partial = " - PARTIAL (interrupted)" if run["partial"] else ""
     lines.append(
-        f"== {run['scenario'] or 'ad-hoc run'}: {run['load']} against {run['target']}, "
+        f"== {run['scenario'] or 'ad-hoc run'}: {run['load']} against {_against(run)}, "
         f"{measured:.1f} s measured after {run['warmup_s']:g} s warmup{partial}"
     )
+    routes = run.get("routes") or {}
+    if routes:
+        lines.append("routes: " + describe_routes(routes))
     lines.append("latency in ms from the scheduled send time; fail = no HTTP response")
     width = max(8, *(len(name) for name in report["endpoints"]))
     lines.append(_header("endpoint", width))
@@ -211,6 +217,22 @@ def render_tables(report: Mapping[str, Any]) -> str:
                 lines.append(_row(label, phase_width, data["phases"][phase["name"]]))
     lines.extend(_notes(report))
     return "\n".join(lines)
+
+
+def _against(run: Mapping[str, Any]) -> str:
+    routes = run.get("routes") or {}
+    urls = sorted(set(routes.values()))
+    if len(urls) > 1:
+        return f"{len(urls)} targets"
+    return str(urls[0]) if urls else str(run["target"])
+
+
+def describe_routes(routes: Mapping[str, str]) -> str:
+    """``nonmember, discovery -> URL; playback -> URL``: where each family's requests went."""
+    by_url: dict[str, list[str]] = {}
+    for family, url in routes.items():
+        by_url.setdefault(url, []).append(family)
+    return "; ".join(f"{', '.join(families)} -> {url}" for url, families in by_url.items())
 
 
 def _summed(report: Mapping[str, Any], key: str) -> dict[str, int]:

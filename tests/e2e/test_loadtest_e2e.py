@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +99,91 @@ def test_a_remote_target_is_refused_before_anything_is_sent(capsys):
     """Without --allow-remote a non-loopback target is a usage error (exit 2)."""
     assert main(["--target", "http://192.0.2.1:8080", "--duration", "1"]) == 2
     assert "allow-remote" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def two_apis() -> Iterator[tuple[str, str]]:
+    """Two APIs on free loopback ports, one simulated backends: nonmember + discovery in one
+    Frontdoor (topology ``discovery``), playback in another (topology ``playback``)."""
+    backends = SimulatedBackends(latency_profile="none")
+    backends.start(host="127.0.0.1", port=0)
+    servers = []
+    try:
+        for topology in ("discovery", "playback"):
+            settings = load_settings(environ={"FRONTDOOR_SERVER_TOPOLOGY": topology})
+            specs = rebase_specs(settings.backend_specs(), settings.backends.base_url, backends.url)
+            server = HttpServer(Frontdoor.build(settings, specs), "127.0.0.1", 0, drain_s=5)
+            server.start()
+            servers.append(server)
+        yield servers[0].url, servers[1].url
+    finally:
+        for server in servers:
+            server.stop()
+        backends.stop()
+
+
+def _run_json(argv: list[str], path) -> dict:
+    out = io.StringIO()
+    code = main([*argv, "--json", str(path), "--no-progress", "--timeout", "5"], out=out)
+    assert code == 0, out.getvalue()
+    report = json.loads(path.read_text())
+    report["printed"] = out.getvalue()
+    return report
+
+
+def test_each_family_reaches_its_own_api_with_route(two_apis, tmp_path):
+    """3 s of every family: discovery and nonmember to --target, playback to its --route;
+    each server serves only its families, so a request sent to the wrong one would be 404."""
+    discovery, playback = two_apis
+    report = _run_json(
+        [
+            "--target", discovery, "--route", f"playback={playback}",
+            "--rate", "40", "--duration", "2.5", "--warmup", "0.5",
+            "--mix", "home=3,search=1,title=1,plans=1,play=2,heartbeat=1,history=1",
+        ],
+        tmp_path / "routed.json",
+    )  # fmt: skip
+    assert report["run"]["routes"] == {
+        "nonmember": discovery,
+        "discovery": discovery,
+        "playback": playback,
+    }
+    assert (
+        f"routes: nonmember, discovery -> {discovery}; playback -> {playback}"
+        in (report["printed"])
+    )
+    endpoints = report["endpoints"]
+    assert set(endpoints) == {"home", "search", "title", "plans", "play", "heartbeat", "history"}
+    for name, data in endpoints.items():
+        total = data["total"]
+        assert total["status"].get("4xx", 0) == 0, (name, report["error_samples"])
+        assert total["status"].get("2xx", 0) >= 0.9 * total["count"], (name, total)
+    total = report["all"]["total"]
+    assert total["count"] == 100
+    assert total["not_sent"] == 0
+
+
+def test_a_family_its_api_does_not_serve_is_a_404(two_apis, tmp_path):
+    """Without the route, play goes to the discovery API, which answers it 404."""
+    discovery, _ = two_apis
+    report = _run_json(
+        ["--target", discovery, "--rate", "20", "--duration", "1", "--warmup", "0",
+         "--mix", "home=1,play=1"],
+        tmp_path / "unrouted.json",
+    )  # fmt: skip
+    play, home = report["endpoints"]["play"]["total"], report["endpoints"]["home"]["total"]
+    assert play["status"] == {"4xx": play["count"]}
+    assert "play 404" in report["error_samples"]
+    assert home["status"].get("4xx", 0) == 0
+    assert report["run"]["routes"] == {}
+
+
+def test_every_target_must_answer_before_the_run(two_apis, capsys):
+    """A route to a port nothing listens on stops the run at once (exit 1), naming it."""
+    discovery, _ = two_apis
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code = main(["--target", discovery, "--route", f"playback={closed}", "--duration", "1"])
+    assert code == 1
+    assert f"loadtest: {closed} (playback) does not answer" in capsys.readouterr().err
