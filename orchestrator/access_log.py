@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
+import gevent
+
 from actors.plan import StepRecord
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "access_entry",
     "backend_calls",
     "install_json_logging",
+    "log_greenlet_errors",
     "sanitize",
 ]
 
@@ -145,6 +148,24 @@ def install_json_logging(
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+def log_greenlet_errors() -> None:
+    """Send errors no greenlet caught through logging (one JSON line with its traceback)
+    instead of the plain text gevent's hub prints to stderr; for entry points only.
+
+    ``Hub.print_exception`` is the hook gevent documents for this; the current thread's hub
+    is the one serving.
+    """
+    gevent.get_hub().print_exception = _log_hub_error
+
+
+def _log_hub_error(
+    context: object, kind: type[BaseException], value: BaseException, tb: Any
+) -> None:
+    logging.getLogger("gevent").error(
+        "uncaught error in %s", type(context).__name__, exc_info=(kind, value, tb)
+    )
 
 
 # ---------------------------------------------------------------------------------------

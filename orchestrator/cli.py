@@ -124,7 +124,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
     from orchestrator import gc_tuning
-    from orchestrator.access_log import FIELDS_ATTR, install_json_logging
+    from orchestrator.access_log import FIELDS_ATTR, install_json_logging, log_greenlet_errors
     from orchestrator.config import DEMO_TOKEN_SECRET
     from orchestrator.runtime import Frontdoor, rebase_specs
     from orchestrator.server import HttpServer
@@ -134,6 +134,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         settings.logging.level, redact=(settings.auth.admin_token, settings.auth.token_secret)
     )
     logging.captureWarnings(capture=True)  # Python warnings become JSON lines too
+    log_greenlet_errors()
     log = logging.getLogger("frontdoor")
     for warning in settings.warnings:
         log.warning("%s", warning)

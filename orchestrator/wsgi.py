@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from orchestrator import gc_tuning
-from orchestrator.access_log import install_json_logging
+from orchestrator.access_log import install_json_logging, log_greenlet_errors
 from orchestrator.config import load_settings
 from orchestrator.runtime import Frontdoor
 
@@ -21,6 +21,7 @@ _settings = load_settings(os.environ.get("FRONTDOOR_CONFIG"))
 install_json_logging(
     _settings.logging.level, redact=(_settings.auth.admin_token, _settings.auth.token_secret)
 )
+log_greenlet_errors()
 _frontdoor = Frontdoor.build(_settings)
 gc_tuning.tune(_settings.server.gc_young_threshold)
 _frontdoor.start()

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
 import pytest
 
 from actors.plan import Step, StepRecord
@@ -22,6 +23,7 @@ from orchestrator.access_log import (
     access_entry,
     backend_calls,
     install_json_logging,
+    log_greenlet_errors,
     sanitize,
 )
 
@@ -321,3 +323,24 @@ def test_backend_calls_sum_attempts():
 def test_sanitize(raw, expected):
     """Only [A-Za-z0-9._-] survives, truncated."""
     assert sanitize(raw) == expected
+
+
+def test_an_error_no_greenlet_caught_is_one_json_line_with_its_traceback():
+    """With log_greenlet_errors, gevent's hub logs uncaught errors instead of printing
+    plain text to stderr."""
+    captured = Lines("gevent")
+    hub = gevent.get_hub()
+    log_greenlet_errors()
+    try:
+
+        def broken() -> None:
+            raise ValueError("no one caught this")
+
+        gevent.spawn(broken).join()
+    finally:
+        del hub.print_exception  # the class's own printer again
+        captured.close()
+    [line] = captured.parsed()
+    assert (line["level"], line["message"]) == ("ERROR", "uncaught error in Greenlet")
+    assert line["exc_type"] == "ValueError"
+    assert "no one caught this" in line["exc"]
