@@ -30,12 +30,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from _processes import ROOT, free_port  # noqa: E402
+
 from orchestrator.auth import TokenSigner  # noqa: E402
 from orchestrator.config import load_settings  # noqa: E402
 from orchestrator.loadtest.client import HttpClient  # noqa: E402
 from orchestrator.loadtest.target import parse_target  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 _EPSILON_MS = 0.001
 
 
@@ -70,12 +71,6 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_frontdoor(port: int, backends_port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(  # noqa: S603 - our own console script
         [
@@ -103,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(environ=dict(os.environ))
     signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
-    port, backends_port = _free_port(), _free_port()
+    port, backends_port = free_port(), free_port()
     process = _start_frontdoor(port, backends_port)
     client = HttpClient(parse_target(f"http://127.0.0.1:{port}"), timeout_s=10)
     trace = (("X-Frontdoor-Trace", "1"), ("X-Frontdoor-Admin-Token", settings.auth.admin_token))

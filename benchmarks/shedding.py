@@ -27,9 +27,7 @@ monkey.patch_all()
 import argparse  # noqa: E402 - after patching, by design
 import json  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -38,46 +36,15 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
+from _processes import BACKENDS_MAIN, PYTHON, free_port, spawn, wait_listening  # noqa: E402
 
 from orchestrator.loadtest.client import HttpClient, RequestError, Response  # noqa: E402
 from orchestrator.loadtest.histogram import LatencyHistogram  # noqa: E402
 from orchestrator.loadtest.target import Target  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-BACKENDS_MAIN = (
-    "from gevent import monkey; monkey.patch_all();"
-    "from backends.simulated.cli import main; raise SystemExit(main())"
-)
 PATH = "/v1/nonmember/plans?country=US"
 HTTP_OK = 200
 HTTP_UNAVAILABLE = 503
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            time.sleep(0.1)  # polling a child process's port: nothing to wait on instead
-        else:
-            return
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _spawn(args: list[str], core: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    os.sched_setaffinity(process.pid, {core % (os.cpu_count() or 1)})
-    return process
 
 
 def _add_latency(backends_port: int, latency_ms: float) -> None:
@@ -213,28 +180,28 @@ def main() -> None:
     children: list[subprocess.Popen[bytes]] = []
     client: HttpClient | None = None
     try:
-        backends_port, port = _free_port(), _free_port()
+        backends_port, port = free_port(), free_port()
         children.append(
-            _spawn(
+            spawn(
                 [PYTHON, "-c", BACKENDS_MAIN,
                  "serve", "--port", str(backends_port), "--latency-profile", "none"],
                 core=0, env=env,
             )
         )  # fmt: skip
-        _wait_listening(backends_port)
+        wait_listening(backends_port)
         _add_latency(backends_port, args.latency_ms)
         env.update(
             FRONTDOOR_BACKENDS_BASE_URL=f"http://127.0.0.1:{backends_port}",
             FRONTDOOR_SERVER_MAX_INFLIGHT=str(args.max_inflight),
         )
         children.append(
-            _spawn(
+            spawn(
                 [str(Path(PYTHON).with_name("frontdoor")), "serve", "--no-embedded",
                  "--port", str(port)],
                 core=1, env=env,
             )
         )  # fmt: skip
-        _wait_listening(port)
+        wait_listening(port)
         client = HttpClient(Target("127.0.0.1", port), timeout_s=5.0)
         phases = [
             Phase("half", capacity / 2, args.step_s),

@@ -20,24 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-LOADTEST_MAIN = (
-    "from gevent import monkey; monkey.patch_all();"
-    "from orchestrator.loadtest.cli import main; raise SystemExit(main())"
+from _processes import (
+    BACKENDS_MAIN,
+    LOADTEST_MAIN,
+    PYTHON,
+    ROOT,
+    cpu_s,
+    free_port,
+    spawn,
+    wait_listening,
 )
-BACKENDS_MAIN = (
-    "from gevent import monkey; monkey.patch_all();"
-    "from backends.simulated.cli import main; raise SystemExit(main())"
-)
-PYTHON = sys.executable
+
 TRIVIAL_SERVER = """
 from gevent import monkey; monkey.patch_all()
 import sys
@@ -49,39 +47,6 @@ def app(environ, start_response):
     return [BODY]
 NoDelayWSGIServer(("127.0.0.1", int(sys.argv[1])), app, log=None).serve_forever()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            time.sleep(0.1)  # polling a child process's port: nothing to wait on instead
-        else:
-            return
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _spawn(
-    args: list[str], core: int, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    os.sched_setaffinity(process.pid, {core})
-    return process
 
 
 def _step(target: str, rate: float, step_s: float, warmup_s: float) -> dict[str, Any]:
@@ -127,28 +92,28 @@ def main() -> None:
     os.sched_setaffinity(0, {0})  # children inherit core 0 unless moved
     children: list[subprocess.Popen[bytes]] = []
     try:
-        port = _free_port()
+        port = free_port()
         if args.generator:
-            server = _spawn([PYTHON, "-c", TRIVIAL_SERVER, str(port)], core=1)
+            server = spawn([PYTHON, "-c", TRIVIAL_SERVER, str(port)], core=1)
             children.append(server)
         else:
-            backends_port = _free_port()
+            backends_port = free_port()
             children.append(
-                _spawn(
+                spawn(
                     [PYTHON, "-c", BACKENDS_MAIN,
                      "serve", "--port", str(backends_port), "--latency-profile", "fast"],
                     core=0,
                 )
             )  # fmt: skip
-            _wait_listening(backends_port)
+            wait_listening(backends_port)
             env = dict(os.environ, FRONTDOOR_BACKENDS_BASE_URL=f"http://127.0.0.1:{backends_port}")
-            server = _spawn(
+            server = spawn(
                 [str(Path(PYTHON).with_name("frontdoor")), "serve", "--no-embedded",
                  "--port", str(port)],
                 core=1, env=env,
             )  # fmt: skip
             children.append(server)
-        _wait_listening(port)
+        wait_listening(port)
         what = "generator ceiling (trivial endpoint)" if args.generator else "Frontdoor, one core"
         print(f"{what}; each step {args.step_s:g} s after {args.warmup_s:g} s warmup")
         print(
@@ -157,10 +122,10 @@ def main() -> None:
         )
         best = 0.0
         for rate in rates:
-            before = _cpu_s(server.pid)
+            before = cpu_s(server.pid)
             report = _step(f"http://127.0.0.1:{port}", rate, args.step_s, args.warmup_s)
             elapsed = args.step_s + args.warmup_s
-            line, error_share = _row(rate, report, (_cpu_s(server.pid) - before) / elapsed)
+            line, error_share = _row(rate, report, (cpu_s(server.pid) - before) / elapsed)
             print(line, flush=True)
             p99 = report["all"]["total"]["latency_ms"]["p99"]
             lag = report["generator"]["send_lag_ms"]["p99"]

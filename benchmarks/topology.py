@@ -24,81 +24,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
+from _processes import (
+    BACKENDS_MAIN,
+    LOADTEST_MAIN,
+    PYTHON,
+    ROOT,
+    cpu_s,
+    free_port,
+    rss_mb,
+    spawn,
+    stop,
+    wait_listening,
+)
+
 FRONTDOOR = str(Path(PYTHON).with_name("frontdoor"))
-LOADTEST_MAIN = (
-    "from gevent import monkey; monkey.patch_all();"
-    "from orchestrator.loadtest.cli import main; raise SystemExit(main())"
-)
-BACKENDS_MAIN = (
-    "from gevent import monkey; monkey.patch_all();"
-    "from backends.simulated.cli import main; raise SystemExit(main())"
-)
 ENDPOINTS = ("home", "search", "title", "play", "heartbeat", "signup")
 #: Topology name -> the Frontdoor processes it runs (their FRONTDOOR_SERVER_TOPOLOGY).
 TOPOLOGIES = {"one": ("one",), "two": ("discovery", "playback")}
 LABELS = {"one": "one API", "two": "two APIs"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            time.sleep(0.1)  # polling a child process's port: nothing to wait on instead
-        else:
-            return
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def _spawn(
-    args: list[str], core: int, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    os.sched_setaffinity(process.pid, {core % (os.cpu_count() or 1)})
-    return process
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +70,19 @@ def _run(name: str, backends_url: str, args: argparse.Namespace) -> Result:
     urls: list[str] = []
     try:
         for topology in TOPOLOGIES[name]:
-            port = _free_port()
+            port = free_port()
             env = dict(
                 os.environ,
                 FRONTDOOR_BACKENDS_BASE_URL=backends_url,
                 FRONTDOOR_SERVER_TOPOLOGY=topology,
             )
             servers.append(
-                _spawn([FRONTDOOR, "serve", "--no-embedded", "--port", str(port)], core=1, env=env)
+                spawn([FRONTDOOR, "serve", "--no-embedded", "--port", str(port)], core=1, env=env)
             )
             urls.append(f"http://127.0.0.1:{port}")
-            _wait_listening(port)
+            wait_listening(port)
         routes = ["--route", f"playback={urls[1]}"] if len(urls) > 1 else []
-        before = [_cpu_s(server.pid) for server in servers]
+        before = [cpu_s(server.pid) for server in servers]
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "report.json"
             subprocess.run(  # noqa: S603 - bin/loadtest's engine, same interpreter
@@ -146,11 +95,11 @@ def _run(name: str, backends_url: str, args: argparse.Namespace) -> Result:
                 cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
             )  # fmt: skip
             report = json.loads(out.read_text())
-        cpu = tuple(_cpu_s(s.pid) - b for s, b in zip(servers, before, strict=True))
-        rss = tuple(_rss_mb(server.pid) for server in servers)
+        cpu = tuple(cpu_s(s.pid) - b for s, b in zip(servers, before, strict=True))
+        rss = tuple(rss_mb(server.pid) for server in servers)
         return Result(report, cpu, rss)
     finally:
-        _stop(servers)
+        stop(servers)
 
 
 def _latency(cell: dict[str, Any] | None) -> str:
@@ -188,19 +137,19 @@ def main() -> None:
     if not 0 < args.rate <= 1000 or not 0 < args.duration <= 120 or not 0 <= args.warmup <= 30:
         parser.error("bounds: --rate <= 1000, --duration <= 120 s, --warmup <= 30 s")
     os.sched_setaffinity(0, {0})  # the generator and the simulated services: core 0
-    backends_port = _free_port()
-    backends = _spawn(
+    backends_port = free_port()
+    backends = spawn(
         [PYTHON, "-c", BACKENDS_MAIN,
          "serve", "--port", str(backends_port), "--latency-profile", "realistic"],
         core=0,
     )  # fmt: skip
     results: dict[str, Result] = {}
     try:
-        _wait_listening(backends_port)
+        wait_listening(backends_port)
         for name in names:
             results[name] = _run(name, f"http://127.0.0.1:{backends_port}", args)
     finally:
-        _stop([backends])
+        stop([backends])
     print(
         f"Topologies: {args.rate:g} req/s of the default device mix, open loop, "
         f"{args.duration:g} s after {args.warmup:g} s warmup; realistic backend latency; "
