@@ -228,6 +228,10 @@ class Plan:
         return tuple(step for step in self.steps if step.name in needed)
 
 
+#: The outcome of a step whose result was given to the run instead of fetched.
+PRESET = "preset"
+
+
 class StepState(enum.Enum):
     """Where a step is in one run."""
 
@@ -283,7 +287,11 @@ class PlanRun:
         params: Mapping[str, Any],
         member_id: str | None,
         deadline: float,
+        presets: Mapping[str, Any] | None = None,
     ) -> None:
+        """``presets``: results already known for some steps (a caller that made those calls
+        itself passed them on); such a step is resolved at once, without a call, and traced
+        as ``preset``."""
         self.plan = plan
         self.params = params
         self.member_id = member_id
@@ -294,6 +302,12 @@ class PlanRun:
         self._failure: tuple[RunStatus, str] | None = None
         self._rejection: DeviceError | None = None
         self._memos: dict[Callable[[StepContext], Any], Any] = {}
+        for record in self.records:
+            if presets is not None and record.step.name in presets:
+                record.state = StepState.DONE
+                record.outcome = PRESET
+                self.results[record.step.name] = presets[record.step.name]
+                self._unresolved -= 1
 
     @property
     def finished(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -143,10 +143,13 @@ def execute_plan(
     deadline: float,
     request_id: str,
     clock: Callable[[], float],
+    presets: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Run ``plan`` in a new supervisor and wait (this greenlet only) for its result."""
+    """Run ``plan`` in a new supervisor and wait (this greenlet only) for its result.
+
+    ``presets``: results already known for some steps (``PlanRun``)."""
     answer: gevent.event.AsyncResult = gevent.event.AsyncResult()
-    run = PlanRun(plan, params, member_id, deadline)
+    run = PlanRun(plan, params, member_id, deadline, presets)
     ref = RequestSupervisor.start(run, directory, request_id, answer.set, clock)
     wait_s = max(0.0, deadline - clock()) + ANSWER_GRACE_S
     try:

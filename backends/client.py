@@ -32,6 +32,10 @@ _HTTP_OK_MIN = 200
 _HTTP_REDIRECT_MIN = 300
 _HTTP_REDIRECT_END = 400
 # An escaped UTF-16 surrogate; only when one appears is the slower lone-surrogate check run.
+#: Headers the client sets itself (lower case); a request cannot replace them.
+_CLIENT_HEADERS = frozenset(
+    {"accept", "content-type", "content-length", "host", "x-request-id", "x-frontdoor-deadline-ms"}
+)
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -117,10 +121,13 @@ class BackendClient:
         if budget_ms <= 0:
             raise BackendDeadlineError("deadline passed before the call was sent")
         headers = {
-            "Accept": "application/json",
-            "X-Request-Id": request_id,
-            "X-Frontdoor-Deadline-Ms": str(budget_ms),
+            name: value
+            for name, value in request.headers
+            if name.lower() not in _CLIENT_HEADERS  # the client's own always win
         }
+        headers["Accept"] = "application/json"
+        headers["X-Request-Id"] = request_id
+        headers["X-Frontdoor-Deadline-Ms"] = str(budget_ms)
         body: bytes | None = None
         if request.body is not None:
             headers["Content-Type"] = "application/json"

@@ -26,6 +26,9 @@ class BackendRequest:
     path_segments: tuple[str, ...]
     query: tuple[tuple[str, str], ...] = ()
     body: Any = None
+    #: Extra request headers (name, value). The client's own (request id, deadline,
+    #: content type) cannot be overridden by them.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def idempotent(self) -> bool:
@@ -43,7 +46,8 @@ class BackendRequest:
     def key(self) -> str:
         """A stable identity of this call, for de-duplication and last-good caches."""
         body = "" if self.body is None else json.dumps(self.body, sort_keys=True)
-        return f"{self.method} {self.target()} {body}"
+        headers = "".join(f" {name}={value}" for name, value in sorted(self.headers))
+        return f"{self.method} {self.target()} {body}{headers}"
 
 
 def get(*segments: str, **query: str | int) -> BackendRequest:

@@ -242,3 +242,17 @@ def test_a_memo_that_raises_is_not_remembered():
     with pytest.raises(KeyError):
         ctx.memo(derive)
     assert derive not in ctx.memos
+
+
+def test_a_preset_step_is_resolved_without_a_call_and_feeds_its_dependents():
+    """A result the caller already has is not fetched again; what needs it starts at once."""
+    plan = Plan((_step("a"), _step("b"), _step("c", "a", "b")), _compose)
+    run = PlanRun(plan, {}, None, deadline=10.0, presets={"a": {"known": True}})
+    assert [r.step.name for _, r, _ in run.take_ready(0.0)] == ["b"]
+    run.resolve(1, _ok(1, 2))
+    assert [r.step.name for _, r, _ in run.take_ready(0.0)] == ["c"]
+    run.resolve(2, _ok(2, 3))
+    result = run.result()
+    assert result.body == {"a": {"known": True}, "b": 2, "c": 3}
+    assert [r.outcome for r in result.records] == ["preset", "success", "success"]
+    assert result.degraded == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 
 import gevent.event
@@ -128,6 +129,18 @@ def test_url_joins_base_and_encoded_target(client, clock, mock):
     mock.get("http://catalog.test/api/titles/a%2F..%2Fb", json={})
     _call(client, clock, get("titles", "a/../b", lang="en"))
     assert mock.calls[0].request.url == "http://catalog.test/api/titles/a%2F..%2Fb?lang=en"
+
+
+def test_a_request_adds_headers_but_cannot_replace_the_clients_own(client, clock, mock):
+    """Extra headers go out; a request id or deadline in them is ignored, whatever its case."""
+    mock.get("http://catalog.test/api/titles", json={})
+    request = get("titles")
+    extra = (("X-Frontdoor-Enrichment", "e30"), ("x-request-id", "forged"))
+    _call(client, clock, dataclasses.replace(request, headers=extra))
+    sent = mock.calls[0].request.headers
+    assert sent["X-Frontdoor-Enrichment"] == "e30"
+    assert sent["X-Request-Id"] != "forged"
+    assert dataclasses.replace(request, headers=extra).key() != request.key()
 
 
 def test_query_values_keep_commas_and_encode_the_rest():
