@@ -47,6 +47,7 @@ from orchestrator.catalog import (
     openapi_document,
 )
 from orchestrator.docs_page import CONTENT_SECURITY_POLICY, render
+from orchestrator.enrichment import ENVIRON_KEY, SHARED_STEPS, Enricher, EnrichmentError
 from orchestrator.metrics import MetricNames, Metrics, NullSink, RequestMetrics
 from orchestrator.plans import Auth, Endpoint, EndpointRegistry
 from orchestrator.protocol.batch import (
@@ -154,6 +155,10 @@ class _Scope:
     #: The Authorization is verified at most once per scope (a batch's calls share it).
     verified: bool = False
     claims: Claims | None = None
+    #: From a verified enrichment: the member the edge authenticated, and the results of
+    #: the shared steps it already called.
+    enriched_member: str | None = None
+    presets: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +185,12 @@ class FrontdoorApp:
         access_log: AccessLog | None = None,
         windows: EndpointWindows | None = None,
         admin: AdminHandler | None = None,
+        enricher: Enricher | None = None,
     ) -> None:
+        """``enricher``: accept an edge's enrichment (the playback layer of the ``edge``
+        topology); without one the header is ignored and every step is called."""
         self.registry = registry
+        self.enricher = enricher
         if metrics is None:  # tests that build the app alone: drop metrics
             names = MetricNames("frontdoor", registry.endpoints, sorted(registry.backends()))
             metrics = Metrics(names, NullSink())
@@ -316,6 +325,7 @@ class FrontdoorApp:
                 deadline=deadline,
                 request_id=request.request_id,
                 clock=self._clock,
+                presets=scope.presets,
             )
         request.records = result.records
         request.backend_calls += backend_calls(result.records)
@@ -338,12 +348,22 @@ class FrontdoorApp:
 
     def _scope(self, environ: Environ, started: float, budget_ms: int) -> _Scope:
         """A fresh scope; ``X-Request-Timeout-Ms`` may shorten ``budget_ms``, never lengthen it."""
-        return _Scope(
+        scope = _Scope(
             authorization=environ.get("HTTP_AUTHORIZATION"),
             deadline=started + _budget_ms(environ, budget_ms) / 1000.0,
             calls=SharedCalls(self.backends),
             trace=self._wants_trace(environ),
         )
+        sealed = environ.get(ENVIRON_KEY)
+        if sealed is not None and self.enricher is not None:
+            try:
+                member, results = self.enricher.open(sealed)
+            except EnrichmentError as exc:
+                log.warning("rejected enrichment: %s", exc)
+                raise problems.forbidden() from None
+            scope.enriched_member = member
+            scope.presets = {name: results[name] for name in SHARED_STEPS if name in results}
+        return scope
 
     # -- batches --------------------------------------------------------------------------
 
@@ -407,6 +427,8 @@ class FrontdoorApp:
     def _authenticate(self, scope: _Scope, endpoint: Endpoint) -> str | None:
         if endpoint.auth is Auth.PUBLIC:
             return None
+        if scope.enriched_member is not None and endpoint.auth is Auth.MEMBER:
+            return scope.enriched_member  # the edge verified the member's token
         if not scope.verified:
             scope.claims, scope.verified = self._verify(scope.authorization), True
         if scope.claims is None:
@@ -468,14 +490,18 @@ class FrontdoorApp:
                 raise problems.internal_error()
             raise problems.dependency_unavailable(_retry_after(result))
         body = result.body
-        request.degraded = result.degraded
+        degraded = result.degraded
         if isinstance(body, dict):
+            # A body passed through from another Frontdoor (the edge's playback layer)
+            # carries that one's meta: its degraded parts are this response's too.
+            degraded += _upstream_degraded(body.pop("meta", None), degraded)
             if endpoint.grants_member_token and isinstance(body.get("member_id"), str):
                 body["token"] = self.signer.issue(body["member_id"])
             if selected is not None:
                 body = project(body, selected)
             # meta is the protocol's, not the endpoint's: present whatever is selected.
-            body["meta"] = {"degraded": list(result.degraded)}
+            body["meta"] = {"degraded": list(degraded)}
+        request.degraded = degraded
         request.extra_headers.extend(_deprecation_headers(endpoint))
         return endpoint.success_status, body
 
@@ -656,6 +682,16 @@ def _call_body(endpoint: Endpoint, call: BatchCall) -> dict[str, Any] | None:
     return None
 
 
+def _upstream_degraded(meta: object, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The degraded parts an upstream Frontdoor's ``meta`` lists, minus those already known."""
+    listed = meta.get("degraded") if isinstance(meta, dict) else None
+    if not isinstance(listed, list):
+        return ()
+    return tuple(
+        part for part in dict.fromkeys(listed) if isinstance(part, str) and part not in known
+    )
+
+
 #: Outcomes by which Frontdoor itself refused a call (breaker open, bulkhead full).
 _REFUSED_HERE = frozenset({Outcome.SHORT_CIRCUITED.value, Outcome.REJECTED.value})
 #: What a device is told to wait after such a refusal: brief, and cheap to answer again.
@@ -694,7 +730,11 @@ def _request_id(header: str | None) -> str:
 
 
 def _budget_ms(environ: Environ, budget_ms: int) -> int:
-    """``budget_ms``, lowered (never raised) by ``X-Request-Timeout-Ms``."""
+    """``budget_ms``, lowered (never raised) by ``X-Request-Timeout-Ms``, and by the budget
+    an upstream Frontdoor passes on (``X-Frontdoor-Deadline-Ms``, the edge topology)."""
+    upstream = environ.get("HTTP_X_FRONTDOOR_DEADLINE_MS")
+    if upstream is not None and upstream.isdigit() and 0 < len(upstream) <= 9:  # noqa: PLR2004
+        budget_ms = min(int(upstream), budget_ms)
     asked = environ.get("HTTP_X_REQUEST_TIMEOUT_MS")
     if asked is None:
         return budget_ms

@@ -66,16 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"frontdoor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    if args.command in {"serve", "routes", "check-config"}:
-        from orchestrator.config import Topology
-
-        if settings.server.topology is Topology.EDGE:
-            print(  # noqa: T201
-                'frontdoor: server.topology "edge" is not built yet; '
-                'use "one", "discovery" or "playback"',
-                file=sys.stderr,
-            )
-            return 2
     handler = {
         "serve": _serve,
         "token": _token,

@@ -15,36 +15,55 @@ from typing import Any
 from actors.system import ActorSystem
 from backends.client import BackendClient
 from backends.requests_transport import make_transport
-from backends.specs import BackendSpec
+from backends.specs import BackendSpec, RetrySettings
 from orchestrator.access_log import AccessLog, EventLog, SheddingMonitor
 from orchestrator.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.apis import FAMILIES
+from orchestrator.apis.edge import LAYER_BACKEND, edge_endpoints
 from orchestrator.app import AppOptions, FrontdoorApp
 from orchestrator.auth import TokenSigner
 from orchestrator.config import Settings, Topology
+from orchestrator.enrichment import Enricher
 from orchestrator.metrics import GaugeReporter, Metrics
 from orchestrator.plans import Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
 
-#: Which API families each topology serves (DESIGN section 6).
+#: Which API families each topology serves itself (DESIGN section 6); the edge also serves
+#: playback, by passing it through (``orchestrator/apis/edge.py``).
 TOPOLOGY_FAMILIES: dict[Topology, tuple[str, ...]] = {
     Topology.ONE: ("nonmember", "discovery", "playback"),
     Topology.DISCOVERY: ("nonmember", "discovery"),
     Topology.PLAYBACK: ("playback",),
+    Topology.EDGE: ("nonmember", "discovery"),
 }
 
 
-class TopologyError(RuntimeError):
-    """The configured topology cannot be served by this build."""
+def endpoints_for(topology: Topology, enricher: Enricher | None = None) -> tuple[Endpoint, ...]:
+    """Every endpoint this process serves under ``topology``; the edge's playback endpoints
+    seal their enrichment with ``enricher`` (a throwaway one when only listing them)."""
+    own = tuple(
+        endpoint for family in TOPOLOGY_FAMILIES[topology] for endpoint in FAMILIES[family]()
+    )
+    if topology is not Topology.EDGE:
+        return own
+    sealer = Enricher(b"listing only") if enricher is None else enricher
+    return own + edge_endpoints(FAMILIES["playback"](), sealer)
 
 
-def endpoints_for(topology: Topology) -> tuple[Endpoint, ...]:
-    """Every endpoint this process serves under ``topology``."""
-    families = TOPOLOGY_FAMILIES.get(topology)
-    if families is None:
-        raise TopologyError(f"topology {topology.value!r} is not available yet")
-    return tuple(endpoint for family in families for endpoint in FAMILIES[family]())
+def layer_spec(settings: Settings) -> BackendSpec:
+    """The edge's backend for the playback layer: as many calls as requests may be in flight
+    (no queue), up to the longest playback deadline, and no retries: the layer retries its
+    own calls, and retrying at two tiers multiplies load on a failing service."""
+    deadline_ms = max(endpoint.deadline_ms for endpoint in FAMILIES["playback"]())
+    return BackendSpec(
+        LAYER_BACKEND,
+        settings.server.playback_upstream,
+        timeout_ms=deadline_ms,
+        max_concurrent=settings.server.max_inflight,
+        max_queue=0,
+        retry=RetrySettings(max_attempts=1),
+    )
 
 
 def rebase_specs(specs: tuple[BackendSpec, ...], old: str, new: str) -> tuple[BackendSpec, ...]:
@@ -76,8 +95,12 @@ class Frontdoor:
     @classmethod
     def build(cls, settings: Settings, specs: tuple[BackendSpec, ...] | None = None) -> Frontdoor:
         """Wire the parts; nothing runs until ``start`` (statsd's address is resolved now)."""
-        registry = EndpointRegistry(endpoints_for(settings.server.topology))
+        topology = settings.server.topology
+        enricher = Enricher(settings.auth.token_secret.encode())
+        registry = EndpointRegistry(endpoints_for(topology, enricher))
         all_specs = settings.backend_specs() if specs is None else specs
+        if topology is Topology.EDGE:
+            all_specs = (*all_specs, layer_spec(settings))
         needed = registry.backends()
         events = EventLog()
         system = ActorSystem(
@@ -104,6 +127,8 @@ class Frontdoor:
             access_log=AccessLog(settings.logging.slow_request_ms),
             windows=windows,
             admin=admin,
+            # Only a playback layer trusts an edge's enrichment.
+            enricher=enricher if topology is Topology.PLAYBACK else None,
         )
         shedding = SheddingMonitor(events)
         reporter = GaugeReporter(

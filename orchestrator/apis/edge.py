@@ -1,0 +1,85 @@
+"""The edge topology's playback endpoints: the same contract, enriched and passed through.
+
+For each playback endpoint the edge keeps everything devices see (path, parameters,
+``fields``, auth, deadline, problems) and replaces the plan: the shared services' steps
+(``subscriber``, ``device``: what discovery calls too) run here with their own fallbacks,
+then one ``layer`` step passes the device's request to the playback layer (backend
+``playback_layer``, ``server.playback_upstream``) with their results sealed in an
+enrichment header, so the layer skips those calls. The layer's body is the response;
+its refusals of the device's request are the device's problems, as they would be there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from backends.transport import BackendRequest
+from orchestrator.enrichment import HEADER, SHARED_STEPS, Enricher
+from orchestrator.plans import DeviceError, Endpoint, Plan, Source, Step, StepContext
+
+__all__ = ["LAYER_BACKEND", "edge_endpoints"]
+
+#: The backend name of the playback layer (its base URL is ``server.playback_upstream``).
+LAYER_BACKEND = "playback_layer"
+
+
+def edge_endpoints(playback: Iterable[Endpoint], enricher: Enricher) -> tuple[Endpoint, ...]:
+    """The playback endpoints as the edge serves them."""
+    return tuple(_edge(endpoint, enricher) for endpoint in playback)
+
+
+def _edge(endpoint: Endpoint, enricher: Enricher) -> Endpoint:
+    shared = tuple(
+        dataclasses.replace(step, after=(), feeds=frozenset())
+        for step in endpoint.plan.steps
+        if step.name in SHARED_STEPS
+    )
+    refusals: dict[int, DeviceError] = {}
+    for step in endpoint.plan.steps:
+        refusals.update(step.device_errors)
+    layer = Step(
+        "layer",
+        LAYER_BACKEND,
+        _pass_through(endpoint, enricher),
+        after=tuple(step.name for step in shared),
+        device_errors=refusals,
+    )
+    return dataclasses.replace(endpoint, plan=Plan((*shared, layer), _compose))
+
+
+def _pass_through(endpoint: Endpoint, enricher: Enricher) -> Any:
+    segments = tuple(part for part in endpoint.path.split("/") if part)
+    query_params = [p.name for p in endpoint.params if p.source is Source.QUERY]
+    body_params = [p.name for p in endpoint.params if p.source is Source.BODY]
+
+    def build(ctx: StepContext) -> BackendRequest:
+        params = ctx.params
+        path = tuple(str(params[part[1:-1]]) if part.startswith("{") else part for part in segments)
+        query = [(name, _text(params[name])) for name in query_params if name in params]
+        if ctx.selection is not None:
+            query.append(("fields", str(ctx.selection)))
+        body = {name: params[name] for name in body_params if name in params}
+        known = {name: ctx.results[name] for name in SHARED_STEPS if name in ctx.results}
+        sealed = enricher.seal(ctx.member_id or "", known)
+        return BackendRequest(
+            endpoint.method,
+            path,
+            tuple(sorted(query)),
+            body if endpoint.method in {"POST", "PUT"} else None,
+            headers=((HEADER, sealed),),
+        )
+
+    return build
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _compose(ctx: StepContext) -> Any:
+    """The layer's body as it came (its ``meta.degraded`` is merged by the app)."""
+    return ctx.results["layer"]
