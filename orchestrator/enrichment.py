@@ -27,11 +27,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-__all__ = ["ENVIRON_KEY", "HEADER", "TTL_S", "Enricher", "EnrichmentError"]
+__all__ = ["ENVIRON_KEY", "HEADER", "SHARED_STEPS", "TTL_S", "Enricher", "EnrichmentError"]
 
 HEADER: Final = "X-Frontdoor-Enrichment"
 #: The same header as WSGI presents it.
 ENVIRON_KEY: Final = "HTTP_X_FRONTDOOR_ENRICHMENT"
+#: The steps an enrichment may preset: the shared services' (the layer ignores others).
+SHARED_STEPS: Final = frozenset({"subscriber", "device"})
 #: Seconds an enrichment is valid after it was sealed.
 TTL_S: Final = 30
 #: A longer header value is refused before any decoding.
