@@ -1,10 +1,13 @@
-"""One API or two: what running playback as its own Frontdoor costs and what it keeps.
+"""One API, two, or an edge and a playback layer: what each topology costs.
 
 Starts one ``bin/fake-backends serve`` (``realistic`` latency), then in turn:
 
 - ``one``: one Frontdoor process serving every family (``FRONTDOOR_SERVER_TOPOLOGY=one``);
 - ``two``: two Frontdoor processes, ``discovery`` (nonmember + discovery) and ``playback``,
-  driven with ``bin/loadtest --target <discovery> --route playback=<playback>``.
+  driven with ``bin/loadtest --target <discovery> --route playback=<playback>``;
+- ``edge``: a playback layer (``playback``) and an edge (``edge``) in front of it that
+  serves every family, calling the shared services itself and passing playback on: every
+  request goes to the edge, and playback pays one more loopback hop.
 
 Each gets the same open-loop rate of the default device mix through ``bin/loadtest``'s
 engine (``--json``), after a warmup. The table gives per endpoint and overall p50/p99 (ms,
@@ -12,7 +15,8 @@ from the scheduled send time), the requests that were not 2xx, the Frontdoor pro
 CPU seconds per 1,000 requests (from /proc, over the whole run, warmup included) and their
 resident memory at the end (VmRSS, summed over the topology's processes).
 
-Frontdoor processes run on core 1 (both of them for ``two``: the same CPU budget), the
+Frontdoor processes run on core 1 (both of them for ``two`` and ``edge``: the same CPU
+budget), the
 simulated services and the generator on core 0. Bounded: about 25 s per topology at the
 defaults, 127.0.0.1 only.
 
@@ -46,8 +50,9 @@ from _processes import (
 FRONTDOOR = str(Path(PYTHON).with_name("frontdoor"))
 ENDPOINTS = ("home", "search", "title", "play", "heartbeat", "signup")
 #: Topology name -> the Frontdoor processes it runs (their FRONTDOOR_SERVER_TOPOLOGY).
-TOPOLOGIES = {"one": ("one",), "two": ("discovery", "playback")}
-LABELS = {"one": "one API", "two": "two APIs"}
+#: The edge's playback layer starts first: the edge needs its URL.
+TOPOLOGIES = {"one": ("one",), "two": ("discovery", "playback"), "edge": ("playback", "edge")}
+LABELS = {"one": "one API", "two": "two APIs", "edge": "edge + layer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +81,23 @@ def _run(name: str, backends_url: str, args: argparse.Namespace) -> Result:
                 FRONTDOOR_BACKENDS_BASE_URL=backends_url,
                 FRONTDOOR_SERVER_TOPOLOGY=topology,
             )
+            if topology == "edge":
+                env["FRONTDOOR_SERVER_PLAYBACK_UPSTREAM"] = urls[0]
             servers.append(
                 spawn([FRONTDOOR, "serve", "--no-embedded", "--port", str(port)], core=1, env=env)
             )
             urls.append(f"http://127.0.0.1:{port}")
             wait_listening(port)
-        routes = ["--route", f"playback={urls[1]}"] if len(urls) > 1 else []
+        # two APIs: each family to its API; edge: everything to the edge, which passes
+        # playback on to its layer.
+        target = urls[-1] if name == "edge" else urls[0]
+        routes = ["--route", f"playback={urls[1]}"] if name == "two" else []
         before = [cpu_s(server.pid) for server in servers]
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "report.json"
             subprocess.run(  # noqa: S603 - bin/loadtest's engine, same interpreter
                 [
-                    PYTHON, "-c", LOADTEST_MAIN, "--target", urls[0], *routes,
+                    PYTHON, "-c", LOADTEST_MAIN, "--target", target, *routes,
                     "--rate", str(args.rate), "--duration", str(args.duration),
                     "--warmup", str(args.warmup), "--seed", str(args.seed),
                     "--timeout", "5", "--json", str(out), "--no-progress",
@@ -128,7 +138,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="measured s per topology")
     parser.add_argument("--warmup", type=float, default=3.0, help="warmup s per topology")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--topologies", default="one,two", help="comma-separated: one, two")
+    parser.add_argument(
+        "--topologies", default="one,two,edge", help="comma-separated: one, two, edge"
+    )
     args = parser.parse_args()
     names = [name.strip() for name in args.topologies.split(",")]
     unknown = [name for name in names if name not in TOPOLOGIES]
