@@ -19,7 +19,7 @@ from backends.specs import BackendSpec, RetrySettings
 from orchestrator.access_log import AccessLog, EventLog, SheddingMonitor
 from orchestrator.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.apis import FAMILIES
-from orchestrator.apis.edge import LAYER_BACKEND, edge_endpoints
+from orchestrator.apis.edge import edge_endpoints, layer_backend
 from orchestrator.app import AppOptions, FrontdoorApp
 from orchestrator.auth import TokenSigner
 from orchestrator.config import Settings, Topology
@@ -51,18 +51,21 @@ def endpoints_for(topology: Topology, enricher: Enricher | None = None) -> tuple
     return own + edge_endpoints(FAMILIES["playback"](), sealer)
 
 
-def layer_spec(settings: Settings) -> BackendSpec:
-    """The edge's backend for the playback layer: as many calls as requests may be in flight
-    (no queue), up to the longest playback deadline, and no retries: the layer retries its
-    own calls, and retrying at two tiers multiplies load on a failing service."""
-    deadline_ms = max(endpoint.deadline_ms for endpoint in FAMILIES["playback"]())
-    return BackendSpec(
-        LAYER_BACKEND,
-        settings.server.playback_upstream,
-        timeout_ms=deadline_ms,
-        max_concurrent=settings.server.max_inflight,
-        max_queue=0,
-        retry=RetrySettings(max_attempts=1),
+def layer_specs(settings: Settings) -> tuple[BackendSpec, ...]:
+    """The edge's backends for the playback layer, one per playback endpoint (its own
+    bulkhead and breaker): as many calls as requests may be in flight (no queue), up to the
+    endpoint's deadline, and no retries: the layer retries its own calls, and retrying at
+    two tiers multiplies the load on a failing service."""
+    return tuple(
+        BackendSpec(
+            layer_backend(endpoint),
+            settings.server.playback_upstream,
+            timeout_ms=endpoint.deadline_ms,
+            max_concurrent=settings.server.max_inflight,
+            max_queue=0,
+            retry=RetrySettings(max_attempts=1),
+        )
+        for endpoint in FAMILIES["playback"]()
     )
 
 
@@ -100,7 +103,7 @@ class Frontdoor:
         registry = EndpointRegistry(endpoints_for(topology, enricher))
         all_specs = settings.backend_specs() if specs is None else specs
         if topology is Topology.EDGE:
-            all_specs = (*all_specs, layer_spec(settings))
+            all_specs = (*all_specs, *layer_specs(settings))
         needed = registry.backends()
         events = EventLog()
         system = ActorSystem(

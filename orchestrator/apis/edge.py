@@ -3,10 +3,18 @@
 For each playback endpoint the edge keeps everything devices see (path, parameters,
 ``fields``, auth, deadline, problems) and replaces the plan: the shared services' steps
 (``subscriber``, ``device``: what discovery calls too) run here with their own fallbacks,
-then one ``layer`` step passes the device's request to the playback layer (backend
-``playback_layer``, ``server.playback_upstream``) with their results sealed in an
-enrichment header, so the layer skips those calls. The layer's body is the response;
-its refusals of the device's request are the device's problems, as they would be there.
+then one ``layer`` step passes the device's request to the playback layer
+(``server.playback_upstream``) with their results sealed in an enrichment header, so the
+layer skips those calls.
+
+Each endpoint reaches the layer as a backend of its own (``playback_layer_play``, ...),
+with its own bulkhead and breaker, as Hystrix keys a command per call type: when the
+layer's play fails (its licensing service hangs), the edge's breaker for play opens, and
+heartbeats, which need no licence, still pass. One breaker for the whole layer measurably
+short-circuited them (``licensing-hang`` through the edge: 28 heartbeat and history 503s).
+
+The layer's body is the response; its refusals of the device's request are the device's
+problems, as they would be there.
 """
 
 from __future__ import annotations
@@ -19,10 +27,15 @@ from backends.transport import BackendRequest
 from orchestrator.enrichment import HEADER, SHARED_STEPS, Enricher
 from orchestrator.plans import DeviceError, Endpoint, Plan, Source, Step, StepContext
 
-__all__ = ["LAYER_BACKEND", "edge_endpoints"]
+__all__ = ["LAYER_BACKEND", "edge_endpoints", "layer_backend"]
 
-#: The backend name of the playback layer (its base URL is ``server.playback_upstream``).
+#: The prefix of the playback layer's backends (base URL ``server.playback_upstream``).
 LAYER_BACKEND = "playback_layer"
+
+
+def layer_backend(endpoint: Endpoint) -> str:
+    """The backend through which the edge passes ``endpoint`` on to the layer."""
+    return f"{LAYER_BACKEND}_{endpoint.name}"
 
 
 def edge_endpoints(playback: Iterable[Endpoint], enricher: Enricher) -> tuple[Endpoint, ...]:
@@ -41,7 +54,7 @@ def _edge(endpoint: Endpoint, enricher: Enricher) -> Endpoint:
         refusals.update(step.device_errors)
     layer = Step(
         "layer",
-        LAYER_BACKEND,
+        layer_backend(endpoint),
         _pass_through(endpoint, enricher),
         after=tuple(step.name for step in shared),
         device_errors=refusals,

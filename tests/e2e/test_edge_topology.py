@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from actors.system import ActorSystem
 from backends.simulated import Fault, SimulatedBackends
 from orchestrator.config import load_settings
 from orchestrator.enrichment import HEADER, Enricher
@@ -33,6 +34,7 @@ class Edge:
     backends: SimulatedBackends
     token: str
     http: requests.Session
+    systems: tuple[ActorSystem, ...]
 
     def post(self, url: str, body: object, **headers: str) -> requests.Response:
         """POST JSON with the member's token."""
@@ -46,6 +48,7 @@ def edge() -> Iterator[Edge]:
     backends = SimulatedBackends(latency_profile="none")
     backends.start(host="127.0.0.1", port=0)
     servers: list[HttpServer] = []
+    systems: list[ActorSystem] = []
     try:
         upstream = ""
         for environ in (
@@ -57,6 +60,7 @@ def edge() -> Iterator[Edge]:
             settings = load_settings(environ=environ)
             specs = rebase_specs(settings.backend_specs(), settings.backends.base_url, backends.url)
             frontdoor = Frontdoor.build(settings, specs)
+            systems.append(frontdoor.system)
             server = HttpServer(frontdoor, "127.0.0.1", 0, drain_s=5)
             server.start()
             servers.append(server)
@@ -64,7 +68,7 @@ def edge() -> Iterator[Edge]:
         http = requests.Session()
         http.trust_env = False
         token = frontdoor.signer.issue("m1")
-        yield Edge(servers[1].url, servers[0].url, backends, token, http)
+        yield Edge(servers[1].url, servers[0].url, backends, token, http, tuple(systems))
         http.close()
     finally:
         for server in reversed(servers):
@@ -74,10 +78,14 @@ def edge() -> Iterator[Edge]:
 
 @pytest.fixture(autouse=True)
 def _fresh(edge: Edge) -> Iterator[None]:
+    """Healthy services, zeroed counts, and every breaker of both processes closed."""
     edge.backends.heal()
     edge.backends.reset_calls()
     yield
     edge.backends.heal()
+    for system in edge.systems:
+        for name in system.states:
+            system.force_breaker(name, None)
 
 
 def test_play_through_the_edge_calls_each_shared_service_once(edge: Edge):
@@ -132,3 +140,12 @@ def test_a_forged_enrichment_is_refused_by_the_layer(edge: Edge):
     )
     assert reply.status_code == 403
     assert edge.backends.calls("subscriber") == 0
+
+
+def test_play_failing_at_the_layer_does_not_stop_heartbeats_at_the_edge(edge: Edge):
+    """Each endpoint has its own breaker to the layer: play's opens, heartbeat's does not."""
+    edge.backends.set_fault("licensing", Fault(error_rate=1.0))
+    statuses = {edge.post(f"{edge.edge}/v1/playback/play", PLAY).status_code for _ in range(25)}
+    assert statuses == {503}
+    beat = edge.post(f"{edge.edge}/v1/playback/heartbeat", {"title_id": "t7", "position_s": 60})
+    assert beat.status_code == 200, beat.text
