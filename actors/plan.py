@@ -302,12 +302,11 @@ class PlanRun:
         self._failure: tuple[RunStatus, str] | None = None
         self._rejection: DeviceError | None = None
         self._memos: dict[Callable[[StepContext], Any], Any] = {}
-        for record in self.records:
-            if presets is not None and record.step.name in presets:
-                record.state = StepState.DONE
-                record.outcome = PRESET
-                self.results[record.step.name] = presets[record.step.name]
-                self._unresolved -= 1
+        if presets:
+            for record in self.records:
+                if record.step.name in presets:
+                    self.results[record.step.name] = presets[record.step.name]
+                    self._close(record, PRESET)
 
     @property
     def finished(self) -> bool:
@@ -357,9 +356,7 @@ class PlanRun:
                     self._resolve_failed(record, "failure", f"request builder: {exc!r}", None)
                     continue
                 if request is None:
-                    record.state = StepState.DONE
-                    record.outcome = "skipped"
-                    self._unresolved -= 1
+                    self._close(record, "skipped")
                     continue
                 record.state = StepState.RUNNING
                 record.sent_at = now
@@ -378,10 +375,8 @@ class PlanRun:
         record.finished_at = reply.finished_at
         record.attempts = reply.attempts
         if reply.outcome.ok:
-            record.state = StepState.DONE
-            record.outcome = Outcome.SUCCESS.value
             self.results[record.step.name] = reply.value
-            self._unresolved -= 1
+            self._close(record, Outcome.SUCCESS.value)
             return
         rejection = record.step.device_errors.get(reply.status) if reply.status else None
         if rejection is not None:
@@ -419,12 +414,16 @@ class PlanRun:
         self, record: StepRecord, outcome: str, rejection: DeviceError, error: str = ""
     ) -> None:
         """The device's request is refused: the run ends, fallbacks do not apply."""
-        record.state = StepState.DONE
-        record.outcome = outcome
-        record.error = error or rejection.code
-        self._unresolved -= 1
+        self._close(record, outcome, error or rejection.code)
         self._rejection = rejection
         self._failure = (RunStatus.REJECTED, record.step.name)
+
+    def _close(self, record: StepRecord, outcome: str, error: str = "") -> None:
+        """``record`` is resolved: what it ended as, and one step fewer to wait for."""
+        record.state = StepState.DONE
+        record.outcome = outcome
+        record.error = error
+        self._unresolved -= 1
 
     def _deps_done(self, step: Step) -> bool:
         records = self.records
@@ -438,10 +437,7 @@ class PlanRun:
         error: str,
         last_good: tuple[Any] | None,
     ) -> None:
-        record.state = StepState.DONE
-        record.outcome = outcome
-        record.error = error
-        self._unresolved -= 1
+        self._close(record, outcome, error)
         fallback = record.step.fallback
         if fallback is None:
             status = RunStatus.TIMED_OUT if outcome == Outcome.TIMEOUT.value else RunStatus.FAILED

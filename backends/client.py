@@ -31,11 +31,11 @@ _MS_PER_S = 1000
 _HTTP_OK_MIN = 200
 _HTTP_REDIRECT_MIN = 300
 _HTTP_REDIRECT_END = 400
-# An escaped UTF-16 surrogate; only when one appears is the slower lone-surrogate check run.
 #: Headers the client sets itself (lower case); a request cannot replace them.
 _CLIENT_HEADERS = frozenset(
     {"accept", "content-type", "content-length", "host", "x-request-id", "x-frontdoor-deadline-ms"}
 )
+# An escaped UTF-16 surrogate; only when one appears is the slower lone-surrogate check run.
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 

@@ -251,13 +251,8 @@ class FrontdoorApp:
             status, body = self._handle(environ, request)
         except problems.Problem as problem:
             return self._problem(start_response, request, problem)
-        except Exception:
-            log.exception(
-                "request %s: unhandled error",
-                request.request_id,
-                extra={FIELDS_ATTR: {"request_id": request.request_id}},
-            )
-            return self._problem(start_response, request, problems.internal_error())
+        except Exception as exc:  # noqa: BLE001 - a bug becomes a 500, logged by _unhandled
+            return self._unhandled(start_response, request, exc)
         finally:
             self.admission.leave()
         return self._respond(start_response, request, status, body)
@@ -507,6 +502,18 @@ class FrontdoorApp:
 
     # -- responses ------------------------------------------------------------------------
 
+    def _unhandled(
+        self, start_response: StartResponse, request: Request, exc: Exception
+    ) -> list[bytes]:
+        """A bug: logged once, with its traceback and request id; the device gets a 500."""
+        log.error(
+            "request %s: unhandled error",
+            request.request_id,
+            exc_info=exc,
+            extra={FIELDS_ATTR: {"request_id": request.request_id}},
+        )
+        return self._problem(start_response, request, problems.internal_error())
+
     def _respond(
         self, start_response: StartResponse, request: Request, status: int, body: Any
     ) -> list[bytes]:
@@ -571,13 +578,8 @@ class FrontdoorApp:
             reply = admin.handle(admin_request)
         except problems.Problem as problem:
             return self._problem(start_response, request, problem)
-        except Exception:
-            log.exception(
-                "request %s: unhandled error",
-                request.request_id,
-                extra={FIELDS_ATTR: {"request_id": request.request_id}},
-            )
-            return self._problem(start_response, request, problems.internal_error())
+        except Exception as exc:  # noqa: BLE001 - a bug becomes a 500, logged by _unhandled
+            return self._unhandled(start_response, request, exc)
         return self._respond(start_response, request, reply.status, reply.body)
 
     def _observe(self, request: Request, status: int) -> None:

@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from actors.plan import RequestBuilder
 from backends.transport import BackendRequest
 from orchestrator.enrichment import HEADER, SHARED_STEPS, Enricher
 from orchestrator.plans import DeviceError, Endpoint, Plan, Source, Step, StepContext
@@ -62,7 +63,7 @@ def _edge(endpoint: Endpoint, enricher: Enricher) -> Endpoint:
     return dataclasses.replace(endpoint, plan=Plan((*shared, layer), _compose))
 
 
-def _pass_through(endpoint: Endpoint, enricher: Enricher) -> Any:
+def _pass_through(endpoint: Endpoint, enricher: Enricher) -> RequestBuilder:
     segments = tuple(part for part in endpoint.path.split("/") if part)
     query_params = [p.name for p in endpoint.params if p.source is Source.QUERY]
     body_params = [p.name for p in endpoint.params if p.source is Source.BODY]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from run_info import run_info
+
 from orchestrator.loadtest.phase import PhaseMap
-from orchestrator.loadtest.report import RunInfo, build_report, render_tables
+from orchestrator.loadtest.report import build_report, render_tables
 from orchestrator.loadtest.stats import Recorder
 
 
@@ -14,22 +16,7 @@ def _report():
     recorder.record("play", 1, 1.1, 0.1, status=503, retry_after="503 dependency_unavailable")
     recorder.record("play", 1, 1.2, 0.2, status=503, retry_after="503 overloaded")
     recorder.record("play", 1, 2.5, 1.5, status=504)
-    info = RunInfo(
-        target="http://127.0.0.1:8080",
-        mode="open",
-        load="10 req/s",
-        warmup_s=0,
-        duration_s=10,
-        ended_s=10,
-        partial=False,
-        scenario=None,
-        mix={"home": 1, "play": 1},
-        seed=1,
-        started_at="2025-01-01T00:00:00Z",
-        cpu_s=0.1,
-        max_inflight=512,
-    )
-    return build_report(recorder, info)
+    return build_report(recorder, run_info())
 
 
 def test_each_cell_counts_its_retry_after_answers():

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from run_info import run_info
 
 from orchestrator.apis import FAMILIES as API_FAMILIES
 from orchestrator.loadtest.cli import main
 from orchestrator.loadtest.mix import ENDPOINTS, Mix
 from orchestrator.loadtest.phase import PhaseMap
-from orchestrator.loadtest.report import RunInfo, build_report, render_tables
+from orchestrator.loadtest.report import build_report, render_tables
 from orchestrator.loadtest.routes import FAMILIES, family_of, parse_routes
 from orchestrator.loadtest.stats import Recorder
 from orchestrator.loadtest.target import TargetError, parse_target
@@ -136,20 +137,11 @@ def test_the_cli_reports_bad_routes_as_usage_errors(argv, message, capsys):
 
 
 def _info(routes):
-    return RunInfo(
+    return run_info(
         target="http://127.0.0.1:8081",
-        mode="open",
         load="open loop 10 req/s",
-        warmup_s=0,
         duration_s=1,
         ended_s=1,
-        partial=False,
-        scenario=None,
-        mix={"home": 1, "play": 1},
-        seed=1,
-        started_at="2025-01-01T00:00:00Z",
-        cpu_s=0.1,
-        max_inflight=512,
         routes=routes,
     )
 
