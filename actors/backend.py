@@ -32,6 +32,7 @@ from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
 from actors.retry import Retrier, RetryBudget, RetryPolicy
+from actors.runtime import GreenletActor
 from actors.stats import WindowStats
 from backends.errors import (
     BackendDeadlineError,
@@ -190,7 +191,7 @@ class _Held:
     started_at: float = 0.0
 
 
-class BackendActor(pykka.ThreadingActor):
+class BackendActor(GreenletActor):
     """One per configured backend; see the module docstring for its contract."""
 
     def __init__(

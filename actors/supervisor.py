@@ -22,6 +22,7 @@ import pykka
 
 from actors.messages import Call, DeadlineExpired, Reply
 from actors.plan import FallbackKind, Plan, PlanRun, RunResult, RunStatus
+from actors.runtime import GreenletActor
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class BackendDirectory(Protocol):
         ...
 
 
-class RequestSupervisor(pykka.ThreadingActor):
+class RequestSupervisor(GreenletActor):
     """One per request; see the module docstring for its contract."""
 
     def __init__(
@@ -56,12 +57,15 @@ class RequestSupervisor(pykka.ThreadingActor):
         self._request_id = request_id
         self._on_done: Callable[[RunResult], None] | None = on_done
         self._clock = clock
-        self._timer: gevent.Greenlet | None = None
+        self._timer: Any = None
 
     def on_start(self) -> None:
         """Arm the deadline timer and dispatch the steps that need nothing."""
         delay = max(0.0, self._run.deadline - self._clock())
-        self._timer = gevent.spawn_later(delay, self._tell_expired)
+        # A raw loop timer, not a greenlet: its callback only tells (never blocks), so it
+        # may run in the hub, and a request saves a greenlet's start and switch.
+        self._timer = gevent.get_hub().loop.timer(delay)
+        self._timer.start(self._tell_expired)
         self._advance()
 
     def on_receive(self, message: Any) -> None:
@@ -78,7 +82,7 @@ class RequestSupervisor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Never leave the timer behind, whatever stopped us."""
         if self._timer is not None:
-            self._timer.kill(block=False)
+            self._timer.close()
 
     def on_failure(
         self,
