@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from orchestrator.auth import (
     MAX_TOKEN_CHARS,
+    VERIFIED_CACHE_SIZE,
     Claims,
     InvalidTokenError,
     TokenSigner,
@@ -116,6 +117,38 @@ def test_token_expires_exactly_at_exp():
     assert signer.verify(token).sub == "m1"
     clock.now = NOW + TTL_S
     assert _rejects(token, signer) == "token expired"
+
+
+def test_a_remembered_token_still_expires_and_is_forgotten():
+    """A token verified before (and so remembered) is refused from exp on, every time."""
+    clock = FakeClock()
+    signer = _signer(clock)
+    token = signer.issue("m1")
+    assert signer.verify(token).sub == "m1"
+    clock.now = NOW + TTL_S
+    assert _rejects(token, signer) == "token expired"
+    assert _rejects(token, signer) == "token expired"
+    assert token not in signer._verified
+
+
+def test_remembered_tokens_are_bounded_oldest_first():
+    """Past the cache size the oldest genuine token is forgotten (and re-verified if seen)."""
+    signer = _signer()
+    tokens = [signer.issue(f"m{n}") for n in range(VERIFIED_CACHE_SIZE + 1)]
+    for token in tokens:
+        signer.verify(token)
+    assert len(signer._verified) == VERIFIED_CACHE_SIZE
+    assert tokens[0] not in signer._verified
+    assert signer.verify(tokens[0]).sub == "m0"
+
+
+def test_a_refused_token_is_never_remembered():
+    """Only tokens that passed every check are remembered."""
+    signer = _signer()
+    token = signer.issue("m1")
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    _rejects(tampered, signer)
+    assert signer._verified == {}
 
 
 def test_future_token_within_leeway_is_accepted():
