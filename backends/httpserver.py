@@ -13,14 +13,100 @@ for bytes a stalled client may never send.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
+
+#: Limits of a request's header block: fields, bytes per line, bytes in all. Past any of
+#: them the request is refused with 400 before the application sees it. http.client's
+#: parser (pywsgi's default) allows 100 lines of 64 KiB each, 6.4 MB of headers.
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_LINE_BYTES = 8192
+MAX_HEADER_BYTES = 65536
+_END_OF_HEADERS = frozenset({b"\r\n", b"\n", b""})
+
+
+class RequestHeaders:
+    """A request's header fields, read by a small strict parser instead of the stdlib's
+    ``email`` machinery (``http.client.parse_headers``), which pywsgi uses by default and
+    which costs ~34 µs for six headers against ~5 µs here (benchmarks/hot_path.py).
+
+    Offers exactly what ``gevent.pywsgi.WSGIHandler`` reads from its ``MessageClass``:
+    ``status`` (non-empty: pywsgi answers 400), case-insensitive ``get``/``getheader``
+    (the first field of that name), ``del`` (every field of that name), ``headers`` (the
+    fields as ``"Name: value\\r\\n"`` lines) and ``typeheader``. Stricter than the stdlib,
+    as RFC 9112 section 5 asks: obsolete line folding, whitespace before the colon and a
+    line without a colon are refused, not repaired; and the block is bounded in fields,
+    line length and total size.
+    """
+
+    __slots__ = ("_fields", "status")
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None, status: str = "") -> None:
+        self._fields = [] if fields is None else fields
+        self.status = status
+
+    @classmethod
+    def read(cls, stream: Any) -> RequestHeaders:
+        """Read the header block from ``stream`` (a buffered binary reader), up to and
+        including its empty line; a malformed or oversized block sets ``status``."""
+        fields: list[tuple[str, str]] = []
+        total = 0
+        while True:
+            line = stream.readline(MAX_HEADER_LINE_BYTES + 1)
+            if line in _END_OF_HEADERS:
+                return cls(fields)
+            total += len(line)
+            if len(line) > MAX_HEADER_LINE_BYTES or total > MAX_HEADER_BYTES:
+                return cls(status="Header line or block too long")
+            if len(fields) == MAX_HEADER_FIELDS:
+                return cls(status="Too many header fields")
+            name, colon, value = line.decode("latin-1").partition(":")
+            if not colon or not name or name[-1] in " \t" or name[0] in " \t":
+                # Includes obs-fold (a line starting with whitespace continues the last).
+                return cls(status="Malformed header line")
+            fields.append((name, value.strip(" \t\r\n")))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first field called ``name`` (any case), else ``default``."""
+        wanted = name.lower()
+        for field_name, value in self._fields:
+            if field_name.lower() == wanted:
+                return value
+        return default
+
+    getheader = get
+
+    def __delitem__(self, name: str) -> None:
+        wanted = name.lower()
+        self._fields = [field for field in self._fields if field[0].lower() != wanted]
+
+    @property
+    def headers(self) -> Iterator[str]:
+        """The fields as header lines (what pywsgi turns into ``HTTP_*`` keys)."""
+        for name, value in self._fields:
+            yield f"{name}: {value}\r\n"
+
+    @property
+    def typeheader(self) -> str | None:
+        """The ``Content-Type`` value, if any."""
+        return self.get("content-type")
+
+
+class LeanWSGIHandler(WSGIHandler):  # type: ignore[misc] # gevent ships no type hints
+    """pywsgi's handler with ``RequestHeaders`` as its header parser."""
+
+    def MessageClass(self, stream: Any, *_args: Any) -> RequestHeaders:  # noqa: N802 - pywsgi's name
+        """Parse the header block (pywsgi's hook)."""
+        return RequestHeaders.read(stream)
 
 
 class NoDelayWSGIServer(WSGIServer):  # type: ignore[misc] # gevent ships no type hints
-    """A ``gevent.pywsgi.WSGIServer`` that disables Nagle's algorithm per connection."""
+    """A ``gevent.pywsgi.WSGIServer`` that disables Nagle's algorithm per connection and
+    parses headers with ``RequestHeaders``."""
+
+    handler_class = LeanWSGIHandler
 
     def handle(self, sock: socket.socket, address: Any) -> None:
         """Set TCP_NODELAY, then serve the connection as pywsgi does."""
