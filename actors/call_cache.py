@@ -62,10 +62,21 @@ class SharedCalls:
             entry.add(call.reply_to, call.call_id)
             return None
         entry = _Entry(self, key)
-        rejection = self._directory.submit(dataclasses.replace(call, call_id=0, reply_to=entry))
+        # The first caller's call id goes along, so its reply needs no relabelling.
+        forwarded = Call(
+            call.call_id,
+            call.backend,
+            call.request,
+            call.deadline,
+            call.request_id,
+            entry,
+            call.sent_at,
+            call.keep_last_good,
+        )
+        rejection = self._directory.submit(forwarded)
         if rejection is not None:
             # Nothing can have attached in between (no switch happens here): just answer.
-            return dataclasses.replace(rejection, call_id=call.call_id)
+            return rejection
         self.made += 1
         entry.add(call.reply_to, call.call_id)
         self._entries[key] = entry
@@ -89,7 +100,7 @@ class _Entry:
     def add(self, reply_to: ReplyTarget, call_id: int) -> None:
         """Answer ``reply_to`` with the reply: now if it is here, else when it arrives."""
         if self._reply is not None:
-            _tell(reply_to, dataclasses.replace(self._reply, call_id=call_id))
+            _tell(reply_to, _relabelled(self._reply, call_id))
         else:
             self._waiting.append((reply_to, call_id))
 
@@ -103,7 +114,12 @@ class _Entry:
             if owner is not None:
                 owner._forget(self._key)  # noqa: SLF001 - an entry belongs to its scope
         for reply_to, call_id in waiting:
-            _tell(reply_to, dataclasses.replace(reply, call_id=call_id))
+            _tell(reply_to, _relabelled(reply, call_id))
+
+
+def _relabelled(reply: Reply, call_id: int) -> Reply:
+    """``reply`` as the answer to ``call_id`` (the same object when it already is)."""
+    return reply if reply.call_id == call_id else dataclasses.replace(reply, call_id=call_id)
 
 
 def _tell(target: ReplyTarget, reply: Reply) -> None:

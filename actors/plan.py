@@ -14,6 +14,7 @@ depend on), before any supervisor starts. A pruned-away step is not run and not 
 from __future__ import annotations
 
 import enum
+import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -171,6 +172,9 @@ class Plan:
     #: The selection this plan was pruned for; request builders see it to push it down.
     selection: FieldSelection | None = None
     _order: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    #: Per step (by index): how many steps it waits for, and the indexes waiting for it.
+    _dep_counts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _dependents: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
     _pruned: OrderedDict[FieldSelection, Plan] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -187,6 +191,14 @@ class Plan:
                     )
             order[step.name] = index
         object.__setattr__(self, "_order", order)
+        dependents: list[list[int]] = [[] for _ in self.steps]
+        for index, step in enumerate(self.steps):
+            for dependency in dict.fromkeys(step.after):
+                dependents[order[dependency]].append(index)
+        object.__setattr__(
+            self, "_dep_counts", tuple(len(dict.fromkeys(step.after)) for step in self.steps)
+        )
+        object.__setattr__(self, "_dependents", tuple(tuple(d) for d in dependents))
         object.__setattr__(self, "_pruned", OrderedDict())
 
     @property
@@ -302,6 +314,12 @@ class PlanRun:
         self._failure: tuple[RunStatus, str] | None = None
         self._rejection: DeviceError | None = None
         self._memos: dict[Callable[[StepContext], Any], Any] = {}
+        # Scheduling in O(steps + dependencies) per run: each step counts the dependencies
+        # it still waits for, and a step whose count reaches 0 joins the ready heap
+        # (smallest index first: declaration order wherever dependencies allow).
+        self._waiting = list(plan._dep_counts)  # noqa: SLF001 - same module
+        self._ready = [index for index, count in enumerate(self._waiting) if count == 0]
+        self._degraded: tuple[str, ...] | None = ()
         if presets:
             for record in self.records:
                 if record.step.name in presets:
@@ -326,7 +344,9 @@ class PlanRun:
 
     def degraded(self) -> tuple[str, ...]:
         """Names of the steps that fell back, in declaration order."""
-        return tuple(record.step.name for record in self.records if record.degraded)
+        if self._degraded is None:  # a step fell back since the last call
+            self._degraded = tuple(record.step.name for record in self.records if record.degraded)
+        return self._degraded
 
     def take_ready(self, now: float) -> list[tuple[int, StepRecord, BackendRequest]]:
         """Start every pending step whose dependencies are resolved; return those to dispatch.
@@ -335,33 +355,31 @@ class PlanRun:
         on the spot (skipped, or to their fallback), which may make further steps ready.
         """
         dispatch: list[tuple[int, StepRecord, BackendRequest]] = []
-        progressed = True
-        while progressed and not self.finished:
-            progressed = False
-            for index, record in enumerate(self.records):
-                if self._failure is not None:
-                    break
-                if record.state is not StepState.PENDING or not self._deps_done(record.step):
-                    continue
-                progressed = True
-                if any(dep not in self.results for dep in record.step.after):
-                    self._resolve_failed(record, "skipped", "a dependency has no result", None)
-                    continue
-                try:
-                    request = record.step.request(self.context())
-                except Refused as refused:
-                    self._refuse(record, "refused", refused.error)
-                    break
-                except Exception as exc:  # noqa: BLE001 - a builder bug degrades only its step
-                    self._resolve_failed(record, "failure", f"request builder: {exc!r}", None)
-                    continue
-                if request is None:
-                    self._close(record, "skipped")
-                    continue
-                record.state = StepState.RUNNING
-                record.sent_at = now
-                record.budget_left_ms = max(0.0, (self.deadline - now) * 1000.0)
-                dispatch.append((index, record, request))
+        ready = self._ready
+        results = self.results
+        while ready and self._failure is None:
+            index = heapq.heappop(ready)
+            record = self.records[index]
+            if record.state is not StepState.PENDING:
+                continue
+            if any(dep not in results for dep in record.step.after):
+                self._resolve_failed(record, "skipped", "a dependency has no result", None)
+                continue
+            try:
+                request = record.step.request(self.context())
+            except Refused as refused:
+                self._refuse(record, "refused", refused.error)
+                break
+            except Exception as exc:  # noqa: BLE001 - a builder bug degrades only its step
+                self._resolve_failed(record, "failure", f"request builder: {exc!r}", None)
+                continue
+            if request is None:
+                self._close(record, "skipped")
+                continue
+            record.state = StepState.RUNNING
+            record.sent_at = now
+            record.budget_left_ms = max(0.0, (self.deadline - now) * 1000.0)
+            dispatch.append((index, record, request))
         return dispatch
 
     def resolve(self, index: int, reply: Reply) -> None:
@@ -419,16 +437,17 @@ class PlanRun:
         self._failure = (RunStatus.REJECTED, record.step.name)
 
     def _close(self, record: StepRecord, outcome: str, error: str = "") -> None:
-        """``record`` is resolved: what it ended as, and one step fewer to wait for."""
+        """``record`` is resolved: what it ended as, one step fewer to wait for, and its
+        dependents one dependency nearer to ready."""
         record.state = StepState.DONE
         record.outcome = outcome
         record.error = error
         self._unresolved -= 1
-
-    def _deps_done(self, step: Step) -> bool:
-        records = self.records
-        order = self.plan._order  # noqa: SLF001 - same module
-        return all(records[order[dep]].state is StepState.DONE for dep in step.after)
+        waiting = self._waiting
+        for dependent in self.plan._dependents[self.plan._order[record.step.name]]:  # noqa: SLF001
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(self._ready, dependent)
 
     def _resolve_failed(
         self,
@@ -444,6 +463,7 @@ class PlanRun:
             self._failure = (status, record.step.name)
             return
         record.degraded = True
+        self._degraded = None
         if fallback.kind is FallbackKind.STATIC:
             self.results[record.step.name] = fallback.value
         elif fallback.kind is FallbackKind.LAST_GOOD:
