@@ -122,7 +122,8 @@ class RequestsTransport:
 
 
 def make_transport(spec: BackendSpec) -> Transport:
-    """The production transport for ``spec``."""
+    """A requests transport for ``spec``, whatever ``spec.transport`` says (for callers that
+    want this one); ``backends.transports.make_transport`` picks by configuration."""
     return RequestsTransport(spec)
 
 

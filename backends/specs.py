@@ -7,6 +7,12 @@ never choose a backend host (only the path below ``base_url``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
+
+#: The HTTP client libraries a backend's calls can go through (``backends/transports.py``).
+TRANSPORT_NAMES: Final = ("gevent", "requests")
+#: geventhttpclient: its C parser costs about a quarter of the CPU of ``requests`` per call.
+DEFAULT_TRANSPORT: Final = "gevent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,5 +47,7 @@ class BackendSpec:
     max_concurrent: int = 10
     max_queue: int = 10
     max_body_bytes: int = 1_048_576
+    #: Which HTTP client library moves this backend's calls: one of ``TRANSPORT_NAMES``.
+    transport: str = DEFAULT_TRANSPORT
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)

@@ -13,7 +13,9 @@ keys, after gevent's ``_config.py``. The environment key is the dotted name uppe
 Precedence. For one key, the environment beats the file, which beats the built-in default.
 Across keys, the most specific wins: a backend's own key (``backends.catalog.timeout_ms``)
 given anywhere beats ``backends.defaults.timeout_ms`` given anywhere, which beats the
-built-in per-backend tuning, which beats the built-in defaults of ``backends.specs``.
+built-in per-backend tuning, which beats the built-in defaults of ``backends.specs``. In the
+same way ``backends.catalog.url`` and ``backends.catalog.transport`` beat ``backends.base_url``
+and ``backends.transport``.
 
 Any mistake raises one ``ConfigError`` naming the key, the expectation, the offending value
 (never a secret's) and where it came from.
@@ -36,7 +38,13 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
-from backends.specs import BackendSpec, BreakerSettings, RetrySettings
+from backends.specs import (
+    DEFAULT_TRANSPORT,
+    TRANSPORT_NAMES,
+    BackendSpec,
+    BreakerSettings,
+    RetrySettings,
+)
 
 __all__ = [
     "BACKEND_NAMES",
@@ -347,6 +355,7 @@ _STATSD_PREFIX: Final = _Pattern(
     r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}", "dot-separated words of [A-Za-z0-9_-]"
 )
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRANSPORT: Final = _Choice(TRANSPORT_NAMES)
 _DEFAULT_BASE_URL: Final = "http://127.0.0.1:9090"
 
 
@@ -448,6 +457,13 @@ _GENERAL: Final = (
         "URL under which each backend lives as /<name> unless its url is set",
     ),
     _Leaf(
+        "backends.transport",
+        DEFAULT_TRANSPORT,
+        _TRANSPORT,
+        "HTTP client library of backend calls unless a backend's transport is set: gevent "
+        "(geventhttpclient's C parser, ~4x less CPU per call) or requests",
+    ),
+    _Leaf(
         "backends.embedded",
         default=True,
         kind=_BOOL,
@@ -526,6 +542,14 @@ def _backend_leaves() -> tuple[_Leaf, ...]:
                 f"{_DEFAULT_BASE_URL}/{name}",
                 _Url(),
                 f"{name}: URL of the service (default: backends.base_url + /{name})",
+            )
+        )
+        leaves.append(
+            _Leaf(
+                f"backends.{name}.transport",
+                DEFAULT_TRANSPORT,
+                _TRANSPORT,
+                f"{name}: HTTP client library of its calls (default: backends.transport)",
             )
         )
         for path, kind, description in _BACKEND_FIELDS:
@@ -621,6 +645,8 @@ class BackendsSettings:
     """The microservices Frontdoor calls (``[backends]``), one spec per known name."""
 
     base_url: str
+    #: The transport of every backend that does not name its own.
+    transport: str
     embedded: bool
     specs: tuple[BackendSpec, ...]
 
@@ -767,7 +793,7 @@ class _Resolver:
         return _BY_NAME[f"backends.{backend}.{path}"].default, None
 
 
-def _backend_spec(resolver: _Resolver, name: str, base_url: str) -> BackendSpec:
+def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str) -> BackendSpec:
     top: dict[str, Any] = {}
     breaker: dict[str, Any] = {}
     retry: dict[str, Any] = {}
@@ -788,6 +814,7 @@ def _backend_spec(resolver: _Resolver, name: str, base_url: str) -> BackendSpec:
     return BackendSpec(
         name=name,
         base_url=url,
+        transport=resolver.values.get(f"backends.{name}.transport", transport),
         breaker=BreakerSettings(**breaker),
         retry=RetrySettings(**retry),
         **top,
@@ -857,10 +884,12 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
     )
 
     base_url = resolver.get("backends.base_url")
+    transport = resolver.get("backends.transport")
     backends = BackendsSettings(
         base_url=base_url,
+        transport=transport,
         embedded=resolver.get("backends.embedded"),
-        specs=tuple(_backend_spec(resolver, name, base_url) for name in BACKEND_NAMES),
+        specs=tuple(_backend_spec(resolver, name, base_url, transport) for name in BACKEND_NAMES),
     )
     return Settings(
         server=server,

@@ -14,8 +14,8 @@ from typing import Any
 
 from actors.system import ActorSystem
 from backends.client import BackendClient
-from backends.requests_transport import make_transport
 from backends.specs import BackendSpec, RetrySettings
+from backends.transports import make_transport
 from orchestrator.access_log import AccessLog, EventLog, SheddingMonitor
 from orchestrator.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.apis import FAMILIES
@@ -64,6 +64,7 @@ def layer_specs(settings: Settings) -> tuple[BackendSpec, ...]:
             max_concurrent=settings.server.max_inflight,
             max_queue=0,
             retry=RetrySettings(max_attempts=1),
+            transport=settings.backends.transport,
         )
         for endpoint in FAMILIES["playback"]()
     )

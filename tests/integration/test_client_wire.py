@@ -1,4 +1,5 @@
-"""BackendClient over real sockets on 127.0.0.1, against small misbehaving servers."""
+"""BackendClient over real sockets on 127.0.0.1 (the default transport), against small
+misbehaving servers; tests/integration/test_transport_contract.py holds every transport."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from backends.errors import (
     BackendProtocolError,
     BackendTimeoutError,
 )
-from backends.requests_transport import make_transport
 from backends.specs import BackendSpec
 from backends.transport import get
+from backends.transports import make_transport
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,10 @@ from actors.plan import Fallback, Plan, RunResult, RunStatus, Step, StepContext
 from actors.system import ActorSystem
 from actors.testing import ShiftedClock
 from backends.client import BackendClient
-from backends.requests_transport import make_transport
 from backends.simulated import Fault, SimulatedBackends
 from backends.specs import BackendSpec, BreakerSettings, RetrySettings
 from backends.transport import BackendRequest, get
+from backends.transports import make_transport
 
 pytestmark = pytest.mark.integration
 

@@ -19,6 +19,7 @@ from orchestrator.config import (
     describe_settings,
     load_settings,
 )
+from orchestrator.runtime import layer_specs
 
 SECRET = "s" * 40
 ADMIN = "a" * 20
@@ -61,6 +62,7 @@ def test_defaults_serve_the_embedded_demo():
     assert settings.statsd.enabled is True
     assert settings.statsd.gauge_interval_s == 1.0
     assert settings.backends.base_url == "http://127.0.0.1:9090"
+    assert settings.backends.transport == "gevent"
     assert settings.backends.embedded is True
     assert (settings.logging.level, settings.logging.slow_request_ms) == ("INFO", 1000)
 
@@ -83,6 +85,7 @@ def test_backend_specs_cover_every_known_backend_in_order():
         assert 300 <= spec.timeout_ms <= 800
         assert spec.breaker == BreakerSettings()
         assert spec.retry == RetrySettings()
+        assert spec.transport == "gevent"
 
 
 def test_spec_lookup_by_name():
@@ -224,6 +227,31 @@ def test_explicit_backend_url_wins_over_base_url():
     assert settings.backends.spec("plans").base_url == "https://svc.internal/plans"
 
 
+def test_transport_for_all_backends_and_for_one(tmp_path):
+    """backends.transport picks every backend's transport; a backend's own key wins over it,
+    from the file or the environment."""
+    path = _toml(tmp_path, '[backends]\ntransport = "requests"\n')
+    settings = load_settings(path, environ={"FRONTDOOR_BACKENDS_SEARCH_TRANSPORT": "gevent"})
+    assert settings.backends.transport == "requests"
+    assert settings.backends.spec("search").transport == "gevent"
+    assert settings.backends.spec("plans").transport == "requests"
+    settings = load_settings(environ={"FRONTDOOR_BACKENDS_CATALOG_TRANSPORT": "requests"})
+    assert settings.backends.spec("catalog").transport == "requests"
+    assert settings.backends.spec("search").transport == "gevent"
+
+
+def test_edge_layer_backends_use_the_configured_transport():
+    """The edge's playback-layer backends follow backends.transport too."""
+    settings = load_settings(
+        environ={
+            "FRONTDOOR_SERVER_TOPOLOGY": "edge",
+            "FRONTDOOR_SERVER_PLAYBACK_UPSTREAM": "http://127.0.0.1:8081",
+            "FRONTDOOR_BACKENDS_TRANSPORT": "requests",
+        }
+    )
+    assert {spec.transport for spec in layer_specs(settings)} == {"requests"}
+
+
 def test_production_secrets_give_no_warnings():
     """With demo off and real secrets set, nothing is warned about."""
     settings = load_settings(environ=PRODUCTION)
@@ -347,6 +375,17 @@ def test_os_environ_is_the_default_source(monkeypatch):
         (
             {"FRONTDOOR_BACKENDS_BASE_URL": "ftp://x"},
             "backends.base_url: expected an http(s) URL",
+        ),
+        (
+            {"FRONTDOOR_BACKENDS_TRANSPORT": "urllib3"},
+            (
+                'backends.transport: expected one of "gevent", "requests", got "urllib3" '
+                "(from FRONTDOOR_BACKENDS_TRANSPORT)"
+            ),
+        ),
+        (
+            {"FRONTDOOR_BACKENDS_CATALOG_TRANSPORT": "Gevent"},
+            'backends.catalog.transport: expected one of "gevent", "requests", got "Gevent"',
         ),
         (
             {"FRONTDOOR_BACKENDS_SEARCH_URL": "http://user:pw@search"},
@@ -534,7 +573,10 @@ def test_every_listed_environment_key_is_honoured():
 def test_listing_covers_every_backend_spec_field():
     """Every field of BackendSpec, BreakerSettings and RetrySettings is configurable."""
     names = {info.name for info in describe_settings()}
-    fields = [f.name for f in dataclasses.fields(BackendSpec) if f.name not in {"name", "base_url"}]
+    # base_url and transport are set for all backends as backends.base_url and
+    # backends.transport, and per backend as backends.<name>.url and .transport.
+    own = {"name", "base_url", "transport"}
+    fields = [f.name for f in dataclasses.fields(BackendSpec) if f.name not in own]
     fields.remove("breaker")
     fields.remove("retry")
     fields += [f"breaker.{f.name}" for f in dataclasses.fields(BreakerSettings)]
@@ -542,6 +584,8 @@ def test_listing_covers_every_backend_spec_field():
     assert {f"backends.defaults.{field}" for field in fields} == {
         name for name in names if name.startswith("backends.defaults.")
     }
+    assert "backends.transport" in names
+    assert all(f"backends.{backend}.transport" in names for backend in BACKEND_NAMES)
 
 
 def test_listed_defaults_match_loaded_defaults():
