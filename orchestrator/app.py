@@ -15,7 +15,6 @@ exception, stack trace or backend body reaches a device.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import gevent.pool
+import orjson
 
 from actors.call_cache import SharedCalls
 from actors.messages import Call, Outcome, Reply
@@ -517,7 +517,7 @@ class FrontdoorApp:
     def _respond(
         self, start_response: StartResponse, request: Request, status: int, body: Any
     ) -> list[bytes]:
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = encode_json(body)
         headers = [
             ("Content-Type", _JSON),
             ("Content-Length", str(len(payload))),
@@ -661,8 +661,8 @@ def _documents(registry: EndpointRegistry, options: AppOptions) -> dict[str, _Do
     # Cacheable for a while: they change only with a deployment.
     cache = ("Cache-Control", "public, max-age=300")
     return {
-        CATALOG_PATH: _Document(_JSON, _json(catalog_document(registry, limits)), (cache,)),
-        OPENAPI_PATH: _Document(_JSON, _json(openapi), (cache,)),
+        CATALOG_PATH: _Document(_JSON, encode_json(catalog_document(registry, limits)), (cache,)),
+        OPENAPI_PATH: _Document(_JSON, encode_json(openapi), (cache,)),
         DOCS_PATH: _Document(
             "text/html; charset=utf-8",
             render(openapi).encode(),
@@ -671,8 +671,12 @@ def _documents(registry: EndpointRegistry, options: AppOptions) -> dict[str, _Do
     }
 
 
-def _json(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+def encode_json(document: Any) -> bytes:
+    """A response body: compact UTF-8 JSON, as ``json.dumps(separators=(",", ":"),
+    ensure_ascii=False)`` writes it, ~14x faster (orjson). Non-string keys are written as
+    strings, like ``json``; NaN and infinities (never in a body: backend replies that carry
+    them are refused) would become null."""
+    return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _call_body(endpoint: Endpoint, call: BatchCall) -> dict[str, Any] | None:
