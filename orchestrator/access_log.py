@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 import sys
 import time
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import gevent
+import orjson
 
 from actors.plan import StepRecord
 
@@ -113,7 +115,10 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        text = json.dumps(line, ensure_ascii=True, separators=(",", ":"), default=str)
+        text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        if not text.isascii():
+            # Lines stay ASCII (a log pipeline may not be UTF-8 clean): escape as json does.
+            text = json.dumps(line, ensure_ascii=True, separators=(",", ":"), default=str)
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
@@ -128,8 +133,23 @@ class JsonFormatter(logging.Formatter):
 
 
 def _iso_utc(created: float) -> str:
-    moment = dt.datetime.fromtimestamp(created, dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Lines come in bursts within one second: its "YYYY-MM-DDTHH:MM:SS" is made once.
+    # Rounded to the microsecond first, exactly as datetime.fromtimestamp does, then cut.
+    fraction, whole = math.modf(created)
+    second, micros = int(whole), round(fraction * _MICROS)
+    if micros >= _MICROS:
+        second, micros = second + 1, micros - _MICROS
+    elif micros < 0:
+        second, micros = second - 1, micros + _MICROS
+    if _SECOND[0] != second:
+        stamp = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECOND[:] = [second, stamp]
+    return f"{_SECOND[1]}.{micros // 1000:03d}Z"
+
+
+_MICROS: Final = 1_000_000
+#: The second ``_iso_utc`` last formatted, and its text.
+_SECOND: list[Any] = [None, ""]
 
 
 def install_json_logging(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import json
 import logging
@@ -11,6 +12,8 @@ from typing import Any
 
 import gevent
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.plan import Step, StepRecord
 from orchestrator.access_log import (
@@ -20,6 +23,7 @@ from orchestrator.access_log import (
     EventLog,
     JsonFormatter,
     SheddingMonitor,
+    _iso_utc,
     access_entry,
     backend_calls,
     install_json_logging,
@@ -344,3 +348,10 @@ def test_an_error_no_greenlet_caught_is_one_json_line_with_its_traceback():
     assert (line["level"], line["message"]) == ("ERROR", "uncaught error in Greenlet")
     assert line["exc_type"] == "ValueError"
     assert "no one caught this" in line["exc"]
+
+
+@given(st.floats(min_value=-1e9, max_value=4e9, allow_nan=False))
+def test_line_time_is_what_datetime_writes(created):
+    """The cached-second timestamp equals datetime's own ISO text, to the millisecond."""
+    expected = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds")
+    assert _iso_utc(created) == expected.replace("+00:00", "Z")
