@@ -70,6 +70,7 @@ def test_ten_failures_open_the_breaker_in_metrics_admin_and_logs(wired, statsd_d
     reply = http.get(f"{url}/v1/discovery/home?rows=1&per_row=2", headers=member, timeout=5)
     assert reply.status_code == 200
     frontdoor.reporter.report_once()
+    frontdoor.metrics.sink.flush()
     statsd_daemon.sync()
     counters = statsd_daemon.counters()
     assert counters[f"{prefix}.backend.ratings.failure"] == 10

@@ -367,7 +367,9 @@ def test_a_closed_port_costs_nothing_visible():
     assert isinstance(sink, StatsdSink)
     for _ in range(200):
         sink.send([Stat(C, "fd.frontend.shed", 1)])
-    assert (sink.sent_packets, sink.send_errors) == (200, 0)
+    sink.flush()
+    assert sink.send_errors == 0
+    assert 0 < sink.sent_packets < 20  # packed: many stats per datagram
     sink.close()
 
 
@@ -378,12 +380,50 @@ def test_socket_errors_are_counted_not_raised(udp_receiver, caplog):
     huge = [Stat(C, f"fd.backend.b{i:05d}.success", 1) for i in range(4_000)]
     with caplog.at_level(logging.WARNING, logger="orchestrator.metrics"):
         sink.send(huge)
+        sink.flush()
         sink.send(huge)
+        sink.flush()
     assert (sink.sent_packets, sink.send_errors) == (0, 2)
     assert len([r for r in caplog.records if "statsd send failed" in r.message]) == 1
     sink.close()
     sink.send([Stat(C, "fd.frontend.shed", 1)])  # after close: counted, not raised
+    sink.flush()
     assert sink.send_errors == 3
+
+
+def test_requests_share_datagrams_sent_within_the_flush_interval(metrics, udp_receiver):
+    """Several requests' stats travel together, once the (short) flush interval is up."""
+    sink = StatsdSink.connect(*udp_receiver.getsockname(), flush_interval_s=0.05)
+    assert isinstance(sink, StatsdSink)
+    metrics.sink = sink
+    for _ in range(3):
+        request = metrics.request()
+        request.endpoint("discovery.home")
+        request.finish(200, 5.0)
+    assert sink.sent_packets == 0  # nothing sent per request
+    lines = udp_receiver.recv(65_536).decode("ascii").split("\n")  # waits for the timer
+    assert lines.count("fd.endpoint.discovery.home.status.2xx:1|c") == 3
+    assert sink.sent_packets == 1
+    sink.close()
+
+
+def test_a_full_datagram_goes_out_at_once(udp_receiver):
+    """Stats that fill a datagram are sent without waiting for the timer."""
+    sink = StatsdSink.connect(*udp_receiver.getsockname(), max_udp_bytes=200, flush_interval_s=3600)
+    assert isinstance(sink, StatsdSink)
+    sink.send([Stat(C, f"fd.backend.b{i}.success", 1) for i in range(10)])
+    assert sink.sent_packets >= 1
+    assert b"|c" in udp_receiver.recv(65_536)
+    sink.close()
+
+
+def test_close_sends_what_is_pending(udp_receiver):
+    """Stopping the process loses no stat that was already handed to the sink."""
+    sink = StatsdSink.connect(*udp_receiver.getsockname(), flush_interval_s=3600)
+    assert isinstance(sink, StatsdSink)
+    sink.send([Stat(C, "fd.frontend.shed", 2)])
+    sink.close()
+    assert udp_receiver.recv(65_536) == b"fd.frontend.shed:2|c"
 
 
 def test_resolution_happens_once_at_connect(udp_receiver):
