@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +16,7 @@ from actors.messages import Call, Reply
 from actors.plan import StepRecord
 from orchestrator.access_log import FIELDS_ATTR, JsonFormatter
 from orchestrator.admin import AdminHandler, BackendView, EndpointWindows
-from orchestrator.app import AppOptions, FrontdoorApp
+from orchestrator.app import AppOptions, FrontdoorApp, _request_id
 from orchestrator.auth import TokenSigner
 from orchestrator.plans import EndpointRegistry
 
@@ -100,3 +101,23 @@ def test_an_unexpected_error_is_logged_once_with_its_request_id(app, caplog):
     lines = "\n".join(JsonFormatter().format(record) for record in caplog.records)
     assert ADMIN_TOKEN not in lines
     assert lines.count("Traceback") == 1
+
+
+def test_generated_request_ids_are_unique_and_differ_in_a_forked_child():
+    """Made ids are 32 hex digits, never repeat, and a forked worker does not replay its
+    parent's sequence (gunicorn --preload forks after the app is built)."""
+    made = {_request_id(None) for _ in range(10_000)}
+    assert len(made) == 10_000
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in made)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and exits
+        os.write(writer, _request_id(None).encode())
+        os._exit(0)
+    os.close(writer)
+    parent_next = _request_id(None)
+    child_id = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(child, 0)
+    assert len(child_id) == 32
+    assert child_id != parent_next
