@@ -105,12 +105,17 @@ def _frame_of(stack: str, category: str) -> str:
     return stack.rsplit(";", 1)[-1]
 
 
+#: Stacks of threads other than the serving one: gevent's thread-pool workers waiting for
+#: work (the resolver's). py-spy cannot tell that wait from work; it costs no CPU.
+IGNORED = ("gevent/_threading.py",)
+
+
 def _samples(raw: Path) -> tuple[collections.Counter[str], collections.Counter[tuple[str, str]]]:
     counts: collections.Counter[str] = collections.Counter()
     frames: collections.Counter[tuple[str, str]] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
+        if stack and count.isdigit() and not any(part in stack for part in IGNORED):
             category = categorize(stack)
             counts[category] += int(count)
             frames[category, _frame_of(stack, category)] += int(count)
