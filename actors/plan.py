@@ -320,6 +320,7 @@ class PlanRun:
         self._waiting = list(plan._dep_counts)  # noqa: SLF001 - same module
         self._ready = [index for index, count in enumerate(self._waiting) if count == 0]
         self._degraded: tuple[str, ...] | None = ()
+        self._context: StepContext | None = None
         if presets:
             for record in self.records:
                 if record.step.name in presets:
@@ -332,15 +333,23 @@ class PlanRun:
         return self._failure is not None or self._unresolved == 0
 
     def context(self) -> StepContext:
-        """A read-only view for request builders and compose."""
-        return StepContext(
-            self.params,
-            self.member_id,
-            self.results,
-            self.degraded(),
-            self.plan.selection,
-            self._memos,
-        )
+        """A read-only view for request builders and compose.
+
+        One view serves every builder until a step falls back (its ``results`` is the
+        run's own dict, which only grows; ``degraded`` is the one field that changes)."""
+        degraded = self.degraded()
+        context = self._context
+        if context is None or context.degraded is not degraded:
+            context = StepContext(
+                self.params,
+                self.member_id,
+                self.results,
+                degraded,
+                self.plan.selection,
+                self._memos,
+            )
+            self._context = context
+        return context
 
     def degraded(self) -> tuple[str, ...]:
         """Names of the steps that fell back, in declaration order."""
