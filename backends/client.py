@@ -8,13 +8,12 @@ status mapping and the JSON rules. The ``Transport`` below it moves the bytes.
 from __future__ import annotations
 
 import json
-import math
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
+import orjson
 
 from backends.errors import (
     BackendDeadlineError,
@@ -35,51 +34,23 @@ _HTTP_REDIRECT_END = 400
 _CLIENT_HEADERS = frozenset(
     {"accept", "content-type", "content-length", "host", "x-request-id", "x-frontdoor-deadline-ms"}
 )
-# An escaped UTF-16 surrogate; only when one appears is the slower lone-surrogate check run.
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _reject_constant(_name: str) -> Any:
-    # NaN and +/-Infinity are not JSON (RFC 8259) and would break our own responses.
-    raise ValueError("non-finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # e.g. 1e400 overflows to inf
-        raise ValueError("non-finite number")
-    return value
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Python keeps the last duplicate silently; two readers could disagree on the value.
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate object key")
-    return obj
-
-
-# Stateless and reusable: building a decoder per call (as json.loads(**kw) does) is waste.
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_unique_keys,
-    parse_constant=_reject_constant,
-    parse_float=_finite_float,
-)
 
 
 def _decode_json(body: bytes) -> Any:
-    """Decode a reply body strictly: UTF-8, finite numbers, unique keys, object or array.
+    """Decode a reply body strictly: UTF-8 without BOM, finite numbers, no lone surrogates,
+    nesting at most 1,024 deep, an object or array at the top.
 
-    Raises ``BackendProtocolError`` (with a fixed message: body text never reaches an
-    exception message) for anything else, including nesting too deep to parse.
+    orjson enforces all of it in C (~3x faster than the json module; on the default device
+    mix the decoding of catalog batches was a tenth of a request's CPU). One rule is
+    relaxed: a repeated key keeps its last value, as every mainstream parser does; a reply
+    has one reader here, so no two parsers can disagree on it. Device bodies still refuse
+    repeated keys (``orchestrator/protocol/json_body.py``). Integers past 64 bits become
+    floats. Raises ``BackendProtocolError`` (with a fixed message: body text never reaches
+    an exception message) for anything else.
     """
     try:
-        text = body.decode("utf-8")
-        value = _DECODER.decode(text)
-        if _ESCAPED_SURROGATE.search(text) is not None:
-            # "\ud800" decodes to a lone surrogate that no UTF-8 encoder accepts; pairs pass.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError) as exc:  # UnicodeError and JSONDecodeError included
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BackendProtocolError("reply body is not valid JSON") from exc
     if not isinstance(value, dict | list):
         raise BackendProtocolError("reply body is not a JSON object or array")
