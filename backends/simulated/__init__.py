@@ -1,7 +1,8 @@
 """Simulated microservices: seeded, realistic data over real HTTP, with run-time faults.
 
-One gevent WSGI server on one port serves every service under its own path prefix
+One gevent server on one port serves every service under its own path prefix
 (``/catalog/...``, ``/plans/...``); ``/_faults``, ``/_stats`` and ``/_health`` control it.
+``SimulatedApp`` is also a WSGI application, for any other server.
 Used by the demo, end-to-end tests and load tests::
 
     backends = SimulatedBackends(seed=7, latency_profile="realistic").start()

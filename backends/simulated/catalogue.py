@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,8 @@ class Catalogue:
             _make_title(rng, number, ranks[number - 1], names) for number in range(1, size + 1)
         ]
         self._titles: dict[str, Title] = {title.title_id: title for title in titles}
+        #: Every title by id, for loops over hundreds of ids (no method call per id).
+        self.titles: Mapping[str, Title] = self._titles
         self._wire: dict[str, dict[str, Any]] = {t.title_id: t.to_json() for t in titles}
         self._fragments: dict[str, bytes] = {
             tid: json.dumps(wire, separators=(",", ":")).encode()

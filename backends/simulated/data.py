@@ -7,10 +7,11 @@ that is a lookup, a slice or a hash. The same seed always yields the same world.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from backends.simulated.catalogue import Catalogue
-from backends.simulated.members import Member, MemberDirectory, stable_int
+from backends.simulated.members import Member, MemberDirectory, stable_int, stable_prefix
 from backends.simulated.reference import (
     COUNTRIES,
     DEFAULT_SEED,
@@ -74,15 +75,28 @@ class World:
 
     def match_score(self, member: Member, title_id: str) -> int | None:
         """Predicted match percent 50..99 for a member and a title; None for unknown titles."""
-        title = self.catalogue.get(title_id)
-        if title is None:
-            return None
-        score = (
-            _MATCH_FLOOR + stable_int(self.seed, "match", member.member_id, title_id) % _MATCH_SPAN
-        )
-        if set(title.genres).intersection(member.favourite_genres):
-            score += _FAVOURITE_BONUS
-        return min(score, 99)
+        return self.match_scores(member, (title_id,)).get(title_id)
+
+    def match_scores(self, member: Member, title_ids: Iterable[str]) -> dict[str, int]:
+        """``match_score`` of every known title of ``title_ids``, in their order (unknown ids
+        are left out); what the ratings service answers, one hash prefix per member."""
+        titles = self.catalogue.titles
+        # stable_int(seed, "match", member_id, title_id), inlined: this loop is the ratings
+        # service's whole cost.
+        copy_prefix = stable_prefix(self.seed, "match", member.member_id).copy
+        favourites = frozenset(member.favourite_genres)
+        scores: dict[str, int] = {}
+        for title_id in title_ids:
+            title = titles.get(title_id)
+            if title is None:
+                continue
+            state = copy_prefix()
+            state.update(title_id.encode())
+            score = _MATCH_FLOOR + int.from_bytes(state.digest(), "big") % _MATCH_SPAN
+            if not favourites.isdisjoint(title.genres):
+                score += _FAVOURITE_BONUS
+            scores[title_id] = min(score, 99)
+        return scores
 
     def trial_eligible(self, email: str) -> bool:
         """Whether an e-mail address may start a free trial (about 85% may)."""

@@ -9,10 +9,10 @@ from backends.simulated.exchange import (
     Response,
     allow,
     bad_request,
-    encode,
     not_found,
     ok,
 )
+from backends.simulated.projections import Projections
 from backends.simulated.rows import MAX_ROWS
 
 #: Most ids one catalog or ratings call may ask for.
@@ -32,7 +32,7 @@ class DiscoveryServices:
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
         self._world = context.world
-        self._catalogue = context.world.catalogue
+        self._projections = Projections(context.world.catalogue)
 
     def subscriber(self, request: Request) -> Response:
         """``GET /subscriber/members/{member_id}``."""
@@ -63,21 +63,12 @@ class DiscoveryServices:
             case ("titles",):
                 allow(request, "GET")
                 ids = request.list_param("ids", MAX_BATCH)
-                fields = self._fields(request)
-                known = [tid for tid in ids if self._catalogue.get(tid) is not None]
-                if fields is None:
-                    # Splice the pre-serialised titles: the hot path does no JSON encoding.
-                    parts = b",".join(self._catalogue.fragment(tid) for tid in known)
-                    return Response(200, b'{"titles":[' + parts + b"]}")
-                titles = [self._catalogue.project(tid, fields) for tid in known]
-                return Response(200, encode({"titles": titles}))
+                # Spliced from encoded titles: the hot path does no JSON encoding.
+                return Response(200, self._projections.batch(ids, self._fields(request)))
             case ("titles", title_id):
                 allow(request, "GET")
                 title = self._context.title(title_id)
-                fields = self._fields(request)
-                if fields is None:
-                    return Response(200, self._catalogue.fragment(title.title_id))
-                return ok(self._catalogue.project(title.title_id, fields))
+                return Response(200, self._projections.title(title.title_id, self._fields(request)))
             case _:
                 raise not_found()
 
@@ -88,11 +79,7 @@ class DiscoveryServices:
                 allow(request, "GET")
                 ids = request.list_param("ids", MAX_BATCH)
                 member = self._context.member(member_id)
-                scores = {}
-                for title_id in ids:
-                    score = self._world.match_score(member, title_id)
-                    if score is not None:
-                        scores[title_id] = score
+                scores = self._world.match_scores(member, ids)
                 return ok({"member_id": member.member_id, "scores": scores})
             case _:
                 raise not_found()
@@ -110,7 +97,7 @@ class DiscoveryServices:
         results = [{"id": title_id, "score": score} for title_id, score in hits[:limit]]
         return ok({"query": query, "total": len(hits), "results": results})
 
-    def _fields(self, request: Request) -> list[str] | None:
+    def _fields(self, request: Request) -> tuple[str, ...] | None:
         raw = request.query.get("fields")
         if raw is None:
             return None
@@ -118,4 +105,4 @@ class DiscoveryServices:
         for name in fields:
             if name not in _PROJECTABLE:
                 raise bad_request(f"unknown field: {name[:40]}")
-        return [name for name in dict.fromkeys(fields) if name != "id"]
+        return tuple(name for name in dict.fromkeys(fields) if name != "id")

@@ -1,18 +1,23 @@
 """The I/O-free request and response the simulated services speak, and their input parsing.
 
-Handlers take a ``Request`` and return a ``Response`` (or raise ``HttpError``); only
-``server.py`` knows about WSGI and sockets.
+Handlers take a ``Request`` and return a ``Response`` (or raise ``HttpError``); sockets and
+HTTP are the server's (``server.py``, ``connection.py``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 #: Largest JSON request body a simulated service reads.
 MAX_BODY_BYTES = 65_536
+# json.dumps(value, separators=(",", ":")) builds this encoder anew on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# Whitespace as str.strip() sees it (both use the same Unicode table).
+_SPACE = re.compile(r"\s")
 # Python's json accepts NaN and Infinity; real services do not.
 _REJECT = {"NaN", "Infinity", "-Infinity"}
 
@@ -74,7 +79,14 @@ class Request:
         raw = self.query.get(name)
         if raw is None or not raw.strip():
             raise bad_request(f"{name} is required")
-        items = list(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+        if _SPACE.search(raw) is None:
+            # What clients send (hundreds of ids, no blanks): nothing to strip, and only
+            # empty items to drop; the same list as below, several times faster.
+            unique = dict.fromkeys(raw.split(","))
+            unique.pop("", None)
+            items = list(unique)
+        else:
+            items = list(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
         if len(items) > limit:
             raise bad_request(f"{name} takes at most {limit} items")
         return items
@@ -97,7 +109,7 @@ class Response:
 
 def encode(value: Any) -> bytes:
     """Compact JSON, as the services send it."""
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _COMPACT.encode(value).encode()
 
 
 def ok(value: Any, status: int = 200) -> Response:

@@ -53,6 +53,17 @@ def stable_int(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+def stable_prefix(*parts: object) -> hashlib.blake2b:
+    """The hash state of ``parts`` as ``stable_int`` starts it, for many last parts.
+
+    ``stable_int(*parts, last)`` is ``int.from_bytes(state.digest(), "big")`` of a copy
+    ``state`` of it updated with ``str(last).encode()``: hashing the shared prefix once
+    makes the same integers at about a third of the cost (a home page scores hundreds of
+    titles for one member).
+    """
+    return hashlib.blake2b("".join(f"{part}:" for part in parts).encode(), digest_size=8)
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One title a member watched; ``watched_at`` is epoch seconds."""

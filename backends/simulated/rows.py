@@ -28,25 +28,35 @@ _FINISHED = 0.95
 
 @dataclass(frozen=True, slots=True)
 class RowSpec:
-    """One row of a member's plan: ``source`` sliced from ``offset``, minus ``exclude``."""
+    """One row of a member's plan: the pool (``source`` without the id at index ``skip``,
+    if any) sliced from ``offset``, wrapping around."""
 
     row_id: str
     kind: str
     title: str
     source: tuple[str, ...]
     offset: int = 0
-    exclude: str | None = None
+    skip: int = -1
 
     def video_ids(self, count: int) -> list[str]:
-        """Up to ``count`` ids from the source, wrapping around, in a stable order."""
-        pool = [tid for tid in self.source if tid != self.exclude] if self.exclude else self.source
-        if not pool:
+        """Up to ``count`` ids from the pool, wrapping around, in a stable order."""
+        size = len(self.source) - (self.skip >= 0)
+        if size <= 0:
             return []
-        count = min(count, len(pool))
-        start = self.offset % len(pool)
-        picked = list(pool[start : start + count])
-        picked.extend(pool[: count - len(picked)])
+        count = min(count, size)
+        start = self.offset % size
+        picked = self._pool(start, min(start + count, size))
+        picked.extend(self._pool(0, count - len(picked)))
         return picked
+
+    def _pool(self, begin: int, end: int) -> list[str]:
+        """``pool[begin:end]`` from slices of ``source``, never building the pool itself."""
+        source, skip = self.source, self.skip
+        if skip < 0 or end <= skip:
+            return list(source[begin:end])
+        if begin >= skip:
+            return list(source[begin + 1 : end + 1])
+        return [*source[begin:skip], *source[skip + 1 : end + 1]]
 
 
 class RowPlanner:
@@ -68,6 +78,10 @@ class RowPlanner:
         ]
         self._trending = tuple(recent[:_TRENDING_SIZE])
         self._plans: LruCache[str, tuple[RowSpec, ...]] = LruCache(_CACHE_SIZE)
+        # Rows that do not depend on the member, built on first use: one per catalogue title,
+        # one per genre and offset (a fifth of the genre's titles).
+        self._because_rows: dict[str, RowSpec] = {}
+        self._genre_rows: dict[tuple[str, int], RowSpec] = {}
 
     def rows(
         self, member: Member, history: Sequence[HistoryEntry], count: int, per_row: int
@@ -127,25 +141,40 @@ class RowPlanner:
         return list(picks)[:count]
 
     def _because(self, title_id: str) -> RowSpec:
+        row = self._because_rows.get(title_id)
+        if row is None:
+            row = self._build_because(title_id)
+            if self._catalogue.get(title_id) is not None:
+                self._because_rows[title_id] = row
+        return row
+
+    def _build_because(self, title_id: str) -> RowSpec:
         title = self._catalogue.get(title_id)
         genre = title.genres[0] if title is not None else GENRES[0]
         name = title.name if title is not None else title_id
         source = self._catalogue.by_genre[genre]
         # The same title suggests the same neighbours for everyone, like a similarity model.
         offset = stable_int(self._seed, "similar", title_id) % max(1, len(source) // 4)
+        # The title itself is left out; by_genre lists each title once.
+        skip = source.index(title_id) if title_id in source else -1
         return RowSpec(
             f"because_you_watched:{title_id}",
             "because_you_watched",
             f"Because You Watched {name}",
             source,
             offset,
-            exclude=title_id,
+            skip,
         )
 
     def _genre_row(self, genre: str, rng: random.Random) -> RowSpec:
         source = self._catalogue.by_genre[genre]
         offset = rng.randrange(max(1, len(source) // 5))
-        return RowSpec(f"genre:{genre.lower()}", "genre", genre, source, offset)
+        # A genre has a few hundred possible rows at most: members share them.
+        row = self._genre_rows.get((genre, offset))
+        if row is None:
+            row = RowSpec(f"genre:{genre.lower()}", "genre", genre, source, offset)
+            self._genre_rows[genre, offset] = row
+        return row
 
 
 def continue_watching(history: Sequence[HistoryEntry]) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
-"""The simulated services over real HTTP: one gevent WSGI server, one port, one path prefix
-per service.
+"""The simulated services over real HTTP: one gevent stream server with a lean HTTP/1.1
+handler (``connection.py``), one port, one path prefix per service.
 
 ``SimulatedBackends`` owns the lifecycle: build the world, listen, change faults, stop (which
 first releases every hanging or dripping request, then closes every connection).
@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIServer
+from gevent.server import StreamServer
 
 from backends.simulated.app import DEFAULT_HANG_CAP_S, SimulatedApp
 from backends.simulated.connection import ConnectionHandler
@@ -23,8 +23,6 @@ from backends.simulated.faults import Fault, LatencyModel
 from backends.simulated.reference import DEFAULT_SEED, SERVICES
 from backends.simulated.services import Services
 from backends.simulated.store import Store
-
-_log = logging.getLogger(__name__)
 
 
 class SimulatedBackends:
@@ -55,7 +53,7 @@ class SimulatedBackends:
             hang_cap_s=hang_cap_s,
         )
         self._access_log = access_log
-        self._server: WSGIServer | None = None
+        self._server: StreamServer | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -72,17 +70,12 @@ class SimulatedBackends:
         """Bind and listen (port 0 picks a free port); returns once connections are accepted."""
         if self._server is not None:
             raise RuntimeError("already started")
-        server = WSGIServer(
+        server = StreamServer(
             (host, port),
-            self.app,
+            ConnectionHandler(self.app.answer, self.app.inflight, self._access_log),
             backlog=2048,
             # A pool, unlike the default spawn, lets stop() end every connection's greenlet.
             spawn=Pool(),
-            handler_class=ConnectionHandler,
-            log=self._access_log,
-            error_log=_log,
-            # Without SERVER_NAME pywsgi resolves the host name (a DNS call) at start-up.
-            environ={"SERVER_NAME": host},
         )
         self.app.open()
         server.start()

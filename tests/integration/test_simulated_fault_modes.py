@@ -167,3 +167,30 @@ def test_set_fault_refuses_unknown_services(backends):
     """The Python API names the valid services."""
     with pytest.raises(ValueError, match="catalog"):
         backends.set_fault("payments", Fault(hang=True))
+
+
+BATCH = "/catalog/titles?ids=t1,t2,t3&fields=title,year,boxart"
+
+
+def test_faults_apply_to_answers_served_from_the_encoded_title_cache(backends):
+    """Once a batch's titles are encoded and cached, every fault mode still applies to it."""
+    cached = get(backends, BATCH)
+    assert cached.status_code == 200
+    assert get(backends, BATCH).content == cached.content  # now spliced from the cache
+    backends.set_fault("catalog", Fault(malformed=True))
+    truncated = get(backends, BATCH)
+    assert truncated.status_code == 200
+    assert cached.content.startswith(truncated.content)
+    assert len(truncated.content) < len(cached.content)
+    backends.set_fault("catalog", Fault(error_rate=1.0))
+    assert get(backends, BATCH).json() == {"error": "injected"}
+    backends.set_fault("catalog", Fault(refuse=True))
+    with pytest.raises(requests.ConnectionError):
+        get(backends, BATCH)
+    backends.set_fault("catalog", Fault(drip_ms=1))
+    assert get(backends, BATCH).content == cached.content
+    backends.set_fault("catalog", Fault(hang=True))
+    call = gevent.spawn(get, backends, BATCH)
+    assert backends.wait_held("catalog", TIMEOUT_S)
+    backends.heal("catalog")
+    assert call.get(timeout=TIMEOUT_S).content == cached.content
