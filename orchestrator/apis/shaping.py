@@ -78,9 +78,12 @@ class Reader:
 
     __slots__ = ("_data", "_path")
 
-    def __init__(self, value: Any, path: str) -> None:
+    def __init__(self, value: Any, path: str | _Path) -> None:
+        """``path`` names the object in errors: text, or (parent, key, index) for one
+        inside another, spelled out only when an error needs it (a home page reads
+        thousands of objects and finds no error in any)."""
         if not isinstance(value, Mapping):
-            raise ShapeError(f"{path}: expected an object, got {type(value).__name__}")
+            raise ShapeError(f"{_spelled(path)}: expected an object, got {type(value).__name__}")
         self._data: Mapping[Any, Any] = value
         self._path = path
 
@@ -94,7 +97,7 @@ class Reader:
         if not isinstance(value, str):
             raise self._wrong(key, "a string", value)
         if pattern is not None and not pattern.fullmatch(value):
-            raise ShapeError(f"{self._path}.{key}: not of the expected form")
+            raise ShapeError(f"{_spelled(self._path)}.{key}: not of the expected form")
         return value
 
     def optional_text(self, key: str) -> str | None:
@@ -107,7 +110,7 @@ class Reader:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self._wrong(key, "an integer", value)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ShapeError(f"{self._path}.{key}: out of range")
+            raise ShapeError(f"{_spelled(self._path)}.{key}: out of range")
         return value
 
     def flag(self, key: str) -> bool:
@@ -122,16 +125,19 @@ class Reader:
         items = self._list(key)
         for item in items:
             if not isinstance(item, str) or (pattern is not None and not pattern.fullmatch(item)):
-                raise ShapeError(f"{self._path}.{key}: expected a list of strings of the form")
+                raise ShapeError(
+                    f"{_spelled(self._path)}.{key}: expected a list of strings of the form"
+                )
         return list(items)
 
     def child(self, key: str) -> Reader:
         """A nested object."""
-        return Reader(self._data.get(key), f"{self._path}.{key}")
+        return Reader(self._data.get(key), (self._path, key, None))
 
     def children(self, key: str) -> list[Reader]:
         """A list of objects."""
-        return [Reader(item, f"{self._path}.{key}[{i}]") for i, item in enumerate(self._list(key))]
+        path = self._path
+        return [Reader(item, (path, key, i)) for i, item in enumerate(self._list(key))]
 
     def _list(self, key: str) -> list[Any]:
         value = self._data.get(key)
@@ -141,7 +147,21 @@ class Reader:
 
     def _wrong(self, key: str, expected: str, value: Any) -> ShapeError:
         # The type name only: the value is backend data and stays out of logs and errors.
-        return ShapeError(f"{self._path}.{key}: expected {expected}, got {type(value).__name__}")
+        where = _spelled(self._path)
+        return ShapeError(f"{where}.{key}: expected {expected}, got {type(value).__name__}")
+
+
+#: Where an object sits: its parent's path, its key there, and its index in a list.
+_Path = tuple[Any, str, int | None]
+
+
+def _spelled(path: str | _Path) -> str:
+    """``subscriber.plan`` or ``catalog.titles[3]``, from a path."""
+    if isinstance(path, str):
+        return path
+    parent, key, index = path
+    where = f"{_spelled(parent)}.{key}"
+    return where if index is None else f"{where}[{index}]"
 
 
 def member_id(ctx: StepContext) -> str:
