@@ -93,9 +93,9 @@ def _run(scenario: Path, split: bool, folder: Path) -> dict[str, Any]:
              "--target", f"http://127.0.0.1:{port}",
              "--backends", f"http://127.0.0.1:{backends_port}",
              "--json", str(report_path), "--no-progress"],
-            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            check=False, timeout=600,
+            cwd=ROOT, env=_env(), capture_output=True, check=False, timeout=600,
         )  # fmt: skip
+        (folder / f"{scenario.stem}.txt").write_bytes(loadtest.stdout)
         elapsed = time.monotonic() - started
         used = [cpu_s(process.pid) - b for process, b in zip(processes, before, strict=True)]
     finally:
@@ -158,6 +158,7 @@ def main() -> int:
         print(line + f"  {verdict}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+    print(f"bin/loadtest's reports (phase tables, JSON): {folder}")
     return 0
 
 
