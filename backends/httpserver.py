@@ -13,10 +13,11 @@ for bytes a stalled client may never send.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer, format_date_time
 
 #: Limits of a request's header block: fields, bytes per line, bytes in all. Past any of
 #: them the request is refused with 400 before the application sees it. http.client's
@@ -95,11 +96,32 @@ class RequestHeaders:
 
 
 class LeanWSGIHandler(WSGIHandler):  # type: ignore[misc] # gevent ships no type hints
-    """pywsgi's handler with ``RequestHeaders`` as its header parser."""
+    """pywsgi's handler with ``RequestHeaders`` as its header parser, and a ``Date``
+    header formatted once a second rather than once a response."""
 
     def MessageClass(self, stream: Any, *_args: Any) -> RequestHeaders:  # noqa: N802 - pywsgi's name
         """Parse the header block (pywsgi's hook)."""
         return RequestHeaders.read(stream)
+
+    def finalize_headers(self) -> None:
+        """pywsgi's, with the second's ``Date`` (pywsgi skips its own when one is there)."""
+        if getattr(self, "provided_date", None) is None:
+            date = http_date(time.time())
+            self.provided_date = date
+            self.response_headers.append((b"Date", date))
+        super().finalize_headers()
+
+
+def http_date(now: float) -> bytes:
+    """The IMF-fixdate of ``now`` (RFC 9110 section 5.6.7), made once per second."""
+    second = int(now)
+    if _DATE[0] != second:
+        _DATE[:] = [second, format_date_time(second)]
+    return _DATE[1]  # type: ignore[no-any-return]
+
+
+#: The second ``http_date`` last formatted, and its text.
+_DATE: list[Any] = [None, b""]
 
 
 class NoDelayWSGIServer(WSGIServer):  # type: ignore[misc] # gevent ships no type hints

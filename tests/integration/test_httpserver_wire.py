@@ -44,6 +44,7 @@ def test_headers_reach_the_environ(server):
     )
     assert reply.startswith(b"HTTP/1.1 200")
     assert reply.endswith(b"1|text/plain")
+    assert reply.count(b"\r\nDate: ") == 1
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from gevent.pywsgi import format_date_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from backends.httpserver import (
     MAX_HEADER_FIELDS,
     MAX_HEADER_LINE_BYTES,
     RequestHeaders,
+    http_date,
 )
 
 
@@ -109,3 +111,11 @@ def test_any_bytes_give_fields_or_a_status_never_an_exception(block):
     headers = _read(block)
     assert isinstance(headers.status, str)
     assert all(isinstance(line, str) for line in headers.headers)
+
+
+def test_the_date_header_is_pywsgis_format_made_once_a_second():
+    """http_date gives pywsgi's own IMF-fixdate text, and the same bytes within a second."""
+    now = 1_700_000_000.25
+    assert http_date(now) == format_date_time(1_700_000_000) == b"Tue, 14 Nov 2023 22:13:20 GMT"
+    assert http_date(now + 0.5) is http_date(now)
+    assert http_date(now + 1) == b"Tue, 14 Nov 2023 22:13:21 GMT"
