@@ -89,6 +89,10 @@ class RequestHeaders:
         for name, value in self._fields:
             yield f"{name}: {value}\r\n"
 
+    def items(self) -> list[tuple[str, str]]:
+        """Every field as (name, value), in order (what gunicorn's access log reads)."""
+        return list(self._fields)
+
     @property
     def typeheader(self) -> str | None:
         """The ``Content-Type`` value, if any."""
