@@ -27,9 +27,8 @@ JSON access log to a file). Configurations, one at a time (gunicorn as README.md
   an unpinned deployment;
 - ``pywsgi-1``: ``-k gevent_pywsgi -w 1`` (gevent's pywsgi server with its stock handler,
   i.e. the stdlib's header parser, inside gunicorn's worker), on core 1;
-- ``lean-1``: ``-k gevent_pywsgi`` with ``frontdoor serve``'s handler (LeanWSGIHandler,
-  backends/httpserver.py) through a 10-line worker class this script writes to its temp
-  folder (LEAN_WORKER), on core 1: what a project-provided worker class would give;
+- ``lean-1``: ``-k orchestrator.gunicorn_worker.FrontdoorWorker`` (gevent_pywsgi with
+  ``frontdoor serve``'s request handler, ``backends/httpserver.py``), on core 1;
 - ``pywsgi-2-two-cores`` (only with ``--only``): ``-k gevent_pywsgi -w 2`` placed as
   ``gevent-2-two-cores``.
 
@@ -145,30 +144,9 @@ import sys
 def post_worker_init(worker):
     print("{READY}", worker.pid, file=sys.stderr, flush=True)
 """
-#: A gunicorn worker class for the ``lean`` configurations, written next to the config
-#: file (``--pythonpath``): gunicorn's gevent_pywsgi worker with the request handler of
-#: ``frontdoor serve`` (backends/httpserver.py: its header parser instead of the stdlib's).
-LEAN_MODULE = "scaling_lean_worker"
-LEAN_WORKER = '''
-"""gunicorn -k gevent_pywsgi with Frontdoor's request handler (benchmarks/scaling.py)."""
-
-from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
-
-from backends.httpserver import LeanWSGIHandler
-
-
-class LeanHandler(PyWSGIHandler, LeanWSGIHandler):
-    """gunicorn's environ, the project's header parser."""
-
-    def log_request(self):
-        # gunicorn's builds an access-log record on every request even with its access log
-        # off, as here (Frontdoor writes its own), from header items RequestHeaders lacks.
-        pass
-
-
-class LeanWorker(GeventPyWSGIWorker):
-    wsgi_handler = LeanHandler
-'''
+#: Frontdoor's gunicorn worker class (orchestrator/gunicorn_worker.py): gevent_pywsgi with
+#: the request handler of ``frontdoor serve``.
+LEAN_WORKER_CLASS = "orchestrator.gunicorn_worker.FrontdoorWorker"
 #: The requirement: N workers on N cores serve >= this x N times one worker.
 REQUIRED = 0.9
 SUSPECT_OWN_SHARE = 0.9
@@ -181,7 +159,7 @@ class Config:
     """How to run Frontdoor: which server, and the cores each worker may use."""
 
     name: str
-    server: str  # "serve", "lean" (LEAN_WORKER), or a gunicorn worker class
+    server: str  # "serve", "lean" (LEAN_WORKER_CLASS), or a gunicorn worker class
     cores: tuple[tuple[int, ...], ...]  # one entry per worker
     load: tuple[int, ...] = (LOAD_CORE,)  # nginx, wrk, the generator, this script
 
@@ -196,7 +174,7 @@ class Config:
         if self.server == "serve":
             return "frontdoor serve"
         if self.server == "lean":
-            return f"gunicorn -k <pywsgi+lean> -w {self.workers}"
+            return f"gunicorn -k FrontdoorWorker -w {self.workers}"
         return f"gunicorn -k {self.server} -w {self.workers}"
 
     @property
@@ -306,8 +284,7 @@ def start(config: Config, bench: peers.Bench, attempt: int) -> Running:
     port = free_port()
     conf = bench.folder / "gunicorn_conf.py"
     conf.write_text(GUNICORN_CONF)
-    (bench.folder / f"{LEAN_MODULE}.py").write_text(LEAN_WORKER)
-    worker = f"{LEAN_MODULE}.LeanWorker" if config.server == "lean" else config.server
+    worker = LEAN_WORKER_CLASS if config.server == "lean" else config.server
     env = peers._frontdoor_env(bench.backends_url, bench.statsd.port)
     env.pop("GUNICORN_CMD_ARGS", None)
     args = [
@@ -826,7 +803,7 @@ def summary(results: list[Runs], args: argparse.Namespace) -> str:
         for label, r in (
             ("frontdoor serve:", by_name.get("serve")),
             ("-k gevent_pywsgi:", by_name.get("pywsgi-1")),
-            ("-k <pywsgi+lean>:", by_name.get("lean-1")),
+            ("-k FrontdoorWorker:", by_name.get("lean-1")),
         )
         if r
     ]
