@@ -1,4 +1,5 @@
-"""Integration fixtures: the real statsd daemon, and the seeded simulated backends."""
+"""Integration fixtures: the real statsd daemon, the seeded simulated backends, and raw
+HTTP test servers with a hang guard (``raw_http``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import gevent
 import pytest
+from raw_http import HangGuardError, Servers
 from statsd_daemon import DaemonUnavailableError, StatsdDaemon
 
 from backends.simulated import SimulatedBackends, World
@@ -51,3 +54,18 @@ def backends(world: World) -> Iterator[SimulatedBackends]:
     sim = SimulatedBackends(world=world).start()
     yield sim
     sim.stop()
+
+
+@pytest.fixture
+def raw_servers() -> Iterator[Servers]:
+    """Raw HTTP test servers on 127.0.0.1 (``raw_http.Servers``), stopped at teardown."""
+    running = Servers()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def raw_hang_guard() -> Iterator[None]:
+    """Fail a test still running after 15 s (an Exception: gevent.Timeout is not one)."""
+    with gevent.Timeout(15, HangGuardError("test hung")):
+        yield

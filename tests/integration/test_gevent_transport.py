@@ -19,9 +19,7 @@ from raw_http import (
     JSON_OK,
     Conn,
     Handler,
-    HangGuardError,
     Request,
-    Servers,
     json_reply,
     serve_all,
 )
@@ -31,22 +29,9 @@ from backends.gevent_transport import GeventTransport
 from backends.specs import BackendSpec
 from backends.transport import WireResponse
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("raw_hang_guard")]
 
 CAP = 1_024
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard() -> Iterator[None]:
-    with gevent.Timeout(15, HangGuardError("test hung")):
-        yield
-
-
-@pytest.fixture
-def servers() -> Iterator[Servers]:
-    running = Servers()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -103,11 +88,11 @@ def _close_after_reading(seen: list[Request], unanswered: set[int]) -> Handler:
 # --- the stale-connection re-send ----------------------------------------------------
 
 
-def test_get_on_a_stale_reused_connection_is_sent_once_more(servers, wire):
+def test_get_on_a_stale_reused_connection_is_sent_once_more(raw_servers, wire):
     """A GET whose reused connection closes before any reply byte goes once more, on a
     new connection, and succeeds."""
     seen: list[Request] = []
-    server = servers.start(_close_after_reading(seen, {2}))
+    server = raw_servers.start(_close_after_reading(seen, {2}))
     transport = wire(server.url)
     _send(transport, f"{server.url}/warm")
     assert _send(transport, f"{server.url}/x").body == JSON_OK
@@ -115,10 +100,10 @@ def test_get_on_a_stale_reused_connection_is_sent_once_more(servers, wire):
     assert server.connections == 2
 
 
-def test_the_get_is_re_sent_once_only(servers, wire):
+def test_the_get_is_re_sent_once_only(raw_servers, wire):
     """If the new connection closes too, the GET fails: it went out twice, never three times."""
     seen: list[Request] = []
-    server = servers.start(_close_after_reading(seen, {2, 3}))
+    server = raw_servers.start(_close_after_reading(seen, {2, 3}))
     transport = wire(server.url)
     _send(transport, f"{server.url}/warm")
     with pytest.raises(BackendConnectionError):
@@ -126,21 +111,21 @@ def test_the_get_is_re_sent_once_only(servers, wire):
     assert [request.line for request in seen].count("GET /x HTTP/1.1") == 2
 
 
-def test_a_get_on_a_new_connection_is_not_re_sent(servers, wire):
+def test_a_get_on_a_new_connection_is_not_re_sent(raw_servers, wire):
     """Closed without a reply on a fresh connection: the backend's failure, reported as is."""
     seen: list[Request] = []
-    server = servers.start(_close_after_reading(seen, {1}))
+    server = raw_servers.start(_close_after_reading(seen, {1}))
     with pytest.raises(BackendConnectionError):
         _send(wire(server.url), f"{server.url}/x")
     assert (len(seen), server.connections) == (1, 1)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
-def test_only_safe_methods_are_re_sent(servers, wire, method):
+def test_only_safe_methods_are_re_sent(raw_servers, wire, method):
     """PUT and DELETE are idempotent but not safe: they are retried one layer up, within a
     budget, never here; POST never at all."""
     seen: list[Request] = []
-    server = servers.start(_close_after_reading(seen, {2}))
+    server = raw_servers.start(_close_after_reading(seen, {2}))
     transport = wire(server.url)
     _send(transport, f"{server.url}/warm")
     with pytest.raises(BackendConnectionError):
@@ -149,7 +134,7 @@ def test_only_safe_methods_are_re_sent(servers, wire, method):
     assert server.connections == 1
 
 
-def test_no_re_send_once_part_of_the_reply_arrived(servers, wire):
+def test_no_re_send_once_part_of_the_reply_arrived(raw_servers, wire):
     """A reply cut after its first bytes may mean the request was served: no re-send."""
     seen: list[Request] = []
 
@@ -161,7 +146,7 @@ def test_no_re_send_once_part_of_the_reply_arrived(servers, wire):
             seen.append(request)
             conn.send(json_reply() if number == 1 else b"HTTP/1.1 200")
 
-    server = servers.start(partial_second)
+    server = raw_servers.start(partial_second)
     transport = wire(server.url)
     _send(transport, f"{server.url}/warm")
     with pytest.raises(BackendProtocolError):
@@ -172,7 +157,7 @@ def test_no_re_send_once_part_of_the_reply_arrived(servers, wire):
 # --- replies the contract suite does not cover ---------------------------------------
 
 
-def test_head_reply_has_no_body_and_keeps_the_connection(servers, wire):
+def test_head_reply_has_no_body_and_keeps_the_connection(raw_servers, wire):
     """A HEAD reply's Content-Length describes a body that never comes (and may exceed the
     cap): nothing is read for it and the connection stays usable."""
     seen: list[Request] = []
@@ -183,7 +168,7 @@ def test_head_reply_has_no_body_and_keeps_the_connection(servers, wire):
             seen.append(request)
             conn.send(head if request.line.startswith("HEAD") else json_reply())
 
-    server = servers.start(handler)
+    server = raw_servers.start(handler)
     transport = wire(server.url)
     reply = _send(transport, f"{server.url}/x", method="HEAD")
     assert (reply.status, reply.body, reply.headers["content-length"]) == (200, b"", str(CAP * 10))
@@ -191,19 +176,19 @@ def test_head_reply_has_no_body_and_keeps_the_connection(servers, wire):
     assert server.connections == 1
 
 
-def test_interim_reply_is_skipped(servers, wire):
+def test_interim_reply_is_skipped(raw_servers, wire):
     """A 103 Early Hints before the reply is not the reply."""
     seen: list[Request] = []
     raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + json_reply(extra=b"X-Final: 1\r\n")
-    server = servers.start(serve_all(seen, raw))
+    server = raw_servers.start(serve_all(seen, raw))
     reply = _send(wire(server.url), f"{server.url}/x")
     assert (reply.status, reply.body, reply.headers.get("link")) == (200, JSON_OK, None)
     assert reply.headers["x-final"] == "1"
 
 
-def test_body_delimited_by_the_close_is_read_to_the_end(servers, wire):
+def test_body_delimited_by_the_close_is_read_to_the_end(raw_servers, wire):
     """Without Content-Length or chunking, the body is what arrives before the close."""
-    server = servers.start(
+    server = raw_servers.start(
         lambda conn: (conn.read_request(), conn.send(b"HTTP/1.1 200 OK\r\n\r\n{}"))
     )
     transport = wire(server.url)
@@ -219,11 +204,11 @@ def test_body_delimited_by_the_close_is_read_to_the_end(servers, wire):
         pytest.param(json_reply() + b"HTTP/1.1 200 OK\r\n", id="trailing-bytes"),
     ],
 )
-def test_connection_is_not_kept_when_it_cannot_carry_another_call(servers, wire, raw):
+def test_connection_is_not_kept_when_it_cannot_carry_another_call(raw_servers, wire, raw):
     """The reply is returned, but a connection the server will close, or with bytes after
     the reply, is not put back in the pool."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, raw))
+    server = raw_servers.start(serve_all(seen, raw))
     transport = wire(server.url)
     assert _send(transport, f"{server.url}/x").body == JSON_OK
     assert transport._idle == []
@@ -231,25 +216,25 @@ def test_connection_is_not_kept_when_it_cannot_carry_another_call(servers, wire,
     assert server.connections == 2
 
 
-def test_repeated_headers_are_joined(servers, wire):
+def test_repeated_headers_are_joined(raw_servers, wire):
     """Two lines of one header come back as one comma-joined value, under a lower-case name."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, json_reply(extra=b"Vary: a\r\nVARY: b\r\n")))
+    server = raw_servers.start(serve_all(seen, json_reply(extra=b"Vary: a\r\nVARY: b\r\n")))
     assert _send(wire(server.url), f"{server.url}/x").headers["vary"] == "a, b"
 
 
-def test_header_bytes_outside_utf8_come_back_as_latin1(servers, wire):
+def test_header_bytes_outside_utf8_come_back_as_latin1(raw_servers, wire):
     """A header byte that is not UTF-8 is read as Latin-1 (as http.client does). Before
     geventhttpclient 2.5 it crashed the interpreter: setup.cfg's floor is that release."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, json_reply(extra=b"X-Name: caf\xe9 \xff\r\n")))
+    server = raw_servers.start(serve_all(seen, json_reply(extra=b"X-Name: caf\xe9 \xff\r\n")))
     reply = _send(wire(server.url), f"{server.url}/x")
     assert (reply.body, reply.headers["x-name"]) == (JSON_OK, "caf\xe9 \xff")
 
 
-def test_a_head_that_never_ends_is_refused(servers, wire):
+def test_a_head_that_never_ends_is_refused(raw_servers, wire):
     """A reply head growing past 64 KiB is a protocol error, not unbounded memory."""
-    release = servers.release
+    release = raw_servers.release
 
     def endless(conn: Conn) -> None:
         conn.read_request()
@@ -259,7 +244,7 @@ def test_a_head_that_never_ends_is_refused(servers, wire):
             if release.is_set():
                 return
 
-    server = servers.start(endless)
+    server = raw_servers.start(endless)
     with pytest.raises(BackendProtocolError):
         _send(wire(server.url), f"{server.url}/x")
 
@@ -276,10 +261,10 @@ def test_a_head_that_never_ends_is_refused(servers, wire):
         {"X-Bad\r\nX-Injected": "1"},
     ],
 )
-def test_a_line_break_in_a_header_is_refused_before_sending(servers, wire, headers):
+def test_a_line_break_in_a_header_is_refused_before_sending(raw_servers, wire, headers):
     """A header that would end its line early (request smuggling) is the caller's bug."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     with pytest.raises(ValueError, match="line break"):
         _send(wire(server.url), f"{server.url}/x", headers=headers)
     assert server.connections == 0
@@ -289,10 +274,10 @@ def test_a_line_break_in_a_header_is_refused_before_sending(servers, wire, heade
     "url",
     ["http://127.0.0.1:1/x", "http://127.0.0.1:{port}0/x", "http://127.0.0.1:{port}?x"],
 )
-def test_a_url_outside_the_backend_is_refused(servers, wire, url):
+def test_a_url_outside_the_backend_is_refused(raw_servers, wire, url):
     """The transport is bound to one backend's origin: a URL elsewhere is the caller's bug."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     port = server.url.rsplit(":", 1)[1]
     with pytest.raises(ValueError, match="not below"):
         _send(wire(server.url), url.format(port=port))
@@ -302,7 +287,7 @@ def test_a_url_outside_the_backend_is_refused(servers, wire, url):
 # --- the pool ------------------------------------------------------------------------
 
 
-def test_the_pool_keeps_at_most_max_concurrent_idle_connections(servers, wire):
+def test_the_pool_keeps_at_most_max_concurrent_idle_connections(raw_servers, wire):
     """A call beyond the bulkhead's size opens a connection of its own and never waits for
     a pooled one; only max_concurrent connections stay open afterwards."""
     arrived = gevent.event.Event()
@@ -316,7 +301,7 @@ def test_the_pool_keeps_at_most_max_concurrent_idle_connections(servers, wire):
             arrived.wait(5)
             conn.send(json_reply())
 
-    server = servers.start(handler)
+    server = raw_servers.start(handler)
     transport = wire(server.url, max_concurrent=2)
     calls = [gevent.spawn(_send, transport, f"{server.url}/x") for _ in range(3)]
     gevent.joinall(calls, raise_error=True)
@@ -324,7 +309,7 @@ def test_the_pool_keeps_at_most_max_concurrent_idle_connections(servers, wire):
     assert len(transport._idle) == 2
 
 
-def test_close_closes_idle_connections(servers, wire):
+def test_close_closes_idle_connections(raw_servers, wire):
     """close() ends the pooled connections: the server sees them end."""
     ended = gevent.event.Event()
     seen: list[Request] = []
@@ -333,7 +318,7 @@ def test_close_closes_idle_connections(servers, wire):
         serve_all(seen)(conn)
         ended.set()
 
-    server = servers.start(handler)
+    server = raw_servers.start(handler)
     transport = wire(server.url)
     _send(transport, f"{server.url}/x")
     transport.close()
@@ -395,11 +380,11 @@ def _server_context(key: str, cert: str) -> ssl.SSLContext:
     return context
 
 
-def test_https_with_a_trusted_certificate(servers, wire, certificate):
+def test_https_with_a_trusted_certificate(raw_servers, wire, certificate):
     """An https backend is reached over TLS, verified against the given trust, kept alive."""
     key, cert = certificate
     seen: list[Request] = []
-    server = servers.start(serve_all(seen), ssl_context=_server_context(key, cert))
+    server = raw_servers.start(serve_all(seen), ssl_context=_server_context(key, cert))
     base = server.url.replace("http://", "https://")
     transport = wire(base, ssl_context=ssl.create_default_context(cafile=cert))
     assert _send(transport, f"{base}/x").body == JSON_OK
@@ -407,11 +392,11 @@ def test_https_with_a_trusted_certificate(servers, wire, certificate):
     assert server.connections == 1
 
 
-def test_https_with_an_untrusted_certificate_is_refused(servers, wire, certificate):
+def test_https_with_an_untrusted_certificate_is_refused(raw_servers, wire, certificate):
     """By default only certifi's authorities are trusted: a self-signed backend is not."""
     key, cert = certificate
     seen: list[Request] = []
-    server = servers.start(serve_all(seen), ssl_context=_server_context(key, cert))
+    server = raw_servers.start(serve_all(seen), ssl_context=_server_context(key, cert))
     base = server.url.replace("http://", "https://")
     started = time.monotonic()
     with pytest.raises(BackendConnectionError) as info:
@@ -421,9 +406,9 @@ def test_https_with_an_untrusted_certificate_is_refused(servers, wire, certifica
     assert time.monotonic() - started < 2
 
 
-def test_base_url_path_is_kept(servers, wire):
+def test_base_url_path_is_kept(raw_servers, wire):
     """A base URL with a path sends its calls below that path."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     _send(wire(f"{server.url}/catalog"), f"{server.url}/catalog/titles")
     assert seen[0].line == "GET /catalog/titles HTTP/1.1"

@@ -19,9 +19,7 @@ from raw_http import (
     JSON_OK,
     Conn,
     Handler,
-    HangGuardError,
     Request,
-    Servers,
     json_reply,
     serve_all,
 )
@@ -39,23 +37,10 @@ from backends.specs import TRANSPORT_NAMES, BackendSpec
 from backends.transport import Transport, WireResponse, get, post
 from backends.transports import make_transport
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("raw_hang_guard")]
 
 CAP = 1_024
 MAX_CONCURRENT = 3
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard() -> Iterator[None]:
-    with gevent.Timeout(15, HangGuardError("test hung")):
-        yield
-
-
-@pytest.fixture
-def servers() -> Iterator[Servers]:
-    running = Servers()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(params=TRANSPORT_NAMES)
@@ -125,27 +110,27 @@ def _call(client: BackendClient, request=None, budget_s: float = 5.0) -> object:
 # --- what goes over the wire ---------------------------------------------------------
 
 
-def test_success_returns_status_headers_and_body(servers, wire):
+def test_success_returns_status_headers_and_body(raw_servers, wire):
     """A 200 with a JSON body comes back whole, its headers readable by lower-case name."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, json_reply(extra=b"X-Thing: 1\r\n")))
+    server = raw_servers.start(serve_all(seen, json_reply(extra=b"X-Thing: 1\r\n")))
     reply = _send(wire(server.url), f"{server.url}/titles/t1?lang=en")
     assert (reply.status, reply.body, reply.headers["x-thing"]) == (200, JSON_OK, "1")
     assert reply.headers["content-type"] == "application/json"
     assert seen[0].line == "GET /titles/t1?lang=en HTTP/1.1"
 
 
-def test_client_call_decodes_the_reply(servers, client):
+def test_client_call_decodes_the_reply(raw_servers, client):
     """Through BackendClient, the JSON body is decoded."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     assert _call(client(server.url)) == {"ok": True}
 
 
-def test_post_body_is_delivered(servers, client):
+def test_post_body_is_delivered(raw_servers, client):
     """A POST's JSON body arrives whole, with its length and content type."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     _call(client(server.url + "/api"), post("accounts", body={"email": "a@b.c", "n": [1, 2]}))
     [request] = seen
     assert request.line == "POST /api/accounts HTTP/1.1"
@@ -154,20 +139,20 @@ def test_post_body_is_delivered(servers, client):
     assert request.headers["content-type"] == "application/json"
 
 
-def test_a_body_larger_than_the_socket_buffer_is_delivered_whole(servers, wire):
+def test_a_body_larger_than_the_socket_buffer_is_delivered_whole(raw_servers, wire):
     """A request body too big for one send goes out whole, in order."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     body = bytes(range(256)) * (8 * 4096)  # 8 MiB
     reply = _send(wire(server.url), f"{server.url}/upload", method="POST", body=body)
     assert reply.status == 200
     assert seen[0].body == body
 
 
-def test_request_headers_are_delivered(servers, client):
+def test_request_headers_are_delivered(raw_servers, client):
     """The client's headers, a request's own and a correct Host arrive; nothing sends cookies."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     request = dataclasses.replace(get("x"), headers=(("X-Frontdoor-Enrichment", "e30"),))
     _call(client(server.url), request)
     headers = seen[0].headers
@@ -180,10 +165,10 @@ def test_request_headers_are_delivered(servers, client):
     assert "cookie" not in headers
 
 
-def test_cookies_are_not_kept_between_calls(servers, wire):
+def test_cookies_are_not_kept_between_calls(raw_servers, wire):
     """A Set-Cookie is never sent back: a call may carry another device's request."""
     seen: list[Request] = []
-    server = servers.start(
+    server = raw_servers.start(
         serve_all(seen, json_reply(extra=b"Set-Cookie: session=abc; Path=/\r\n"))
     )
     transport = wire(server.url)
@@ -199,48 +184,48 @@ def test_cookies_are_not_kept_between_calls(servers, wire):
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", id="200-empty"),
     ],
 )
-def test_empty_reply_body(servers, wire, raw):
+def test_empty_reply_body(raw_servers, wire, raw):
     """A reply without a body comes back with an empty body, and the connection is reused."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, raw))
+    server = raw_servers.start(serve_all(seen, raw))
     transport = wire(server.url)
     assert _send(transport, f"{server.url}/x").body == b""
     assert _send(transport, f"{server.url}/x").body == b""
     assert server.connections == 1
 
 
-def test_empty_body_is_a_protocol_error_for_the_client(servers, client):
+def test_empty_body_is_a_protocol_error_for_the_client(raw_servers, client):
     """BackendClient wants a JSON object or array: an empty 204 is malformed for it."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, b"HTTP/1.1 204 No Content\r\n\r\n"))
+    server = raw_servers.start(serve_all(seen, b"HTTP/1.1 204 No Content\r\n\r\n"))
     with pytest.raises(BackendProtocolError):
         _call(client(server.url))
 
 
-def test_chunked_reply_is_reassembled(servers, wire):
+def test_chunked_reply_is_reassembled(raw_servers, wire):
     """A chunked body is joined from its chunks, and the connection stays usable."""
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b'4\r\n{"ok\r\n7\r\n":true}\r\n0\r\n\r\n'
     )
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, chunked))
+    server = raw_servers.start(serve_all(seen, chunked))
     transport = wire(server.url)
     assert _send(transport, f"{server.url}/x").body == JSON_OK
     assert _send(transport, f"{server.url}/x").body == JSON_OK
     assert server.connections == 1
 
 
-def test_keep_alive_reuses_one_connection(servers, client):
+def test_keep_alive_reuses_one_connection(raw_servers, client):
     """Two sequential calls share one connection."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     backend = client(server.url)
     assert _call(backend) == _call(backend) == {"ok": True}
     assert (server.connections, len(seen)) == (1, 2)
 
 
-def test_pool_holds_one_connection_per_concurrent_call(servers, wire):
+def test_pool_holds_one_connection_per_concurrent_call(raw_servers, wire):
     """max_concurrent calls at once use as many connections, each carrying one call at a
     time; the next round reuses them. Two calls on one socket would deadlock this server:
     it answers only once every call has arrived, each on a connection of its own."""
@@ -255,7 +240,7 @@ def test_pool_holds_one_connection_per_concurrent_call(servers, wire):
             arrived.wait(5)
             conn.send(json_reply())
 
-    server = servers.start(handler)
+    server = raw_servers.start(handler)
     transport = wire(server.url)
     for round_number in (1, 2):
         arrived.clear()
@@ -266,10 +251,10 @@ def test_pool_holds_one_connection_per_concurrent_call(servers, wire):
     assert server.connections == MAX_CONCURRENT
 
 
-def test_non_positive_timeout_sends_nothing(servers, wire):
+def test_non_positive_timeout_sends_nothing(raw_servers, wire):
     """With no time left the transport refuses at once and opens no connection."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     with pytest.raises(BackendDeadlineError):
         _send(wire(server.url), f"{server.url}/x", timeout_s=0)
     assert server.connections == 0
@@ -278,40 +263,40 @@ def test_non_positive_timeout_sends_nothing(servers, wire):
 # --- slow and silent backends --------------------------------------------------------
 
 
-def test_hang_times_out_within_the_bound(servers, client):
+def test_hang_times_out_within_the_bound(raw_servers, client):
     """A server that reads the request and never answers costs one budget."""
-    release = servers.release
+    release = raw_servers.release
 
     def silent(conn: Conn) -> None:
         conn.read_request()
         release.wait(10)
 
-    server = servers.start(silent)
+    server = raw_servers.start(silent)
     started = time.monotonic()
     with pytest.raises(BackendTimeoutError):
         _call(client(server.url, timeout_ms=200))
     assert time.monotonic() - started < 2
 
 
-def test_the_transport_alone_bounds_each_read(servers, wire):
+def test_the_transport_alone_bounds_each_read(raw_servers, wire):
     """Without the client's total timeout, the per-operation timeout still ends a hang."""
-    release = servers.release
+    release = raw_servers.release
 
     def silent(conn: Conn) -> None:
         conn.read_request()
         release.wait(10)
 
-    server = servers.start(silent)
+    server = raw_servers.start(silent)
     started = time.monotonic()
     with pytest.raises(BackendTimeoutError):
         _send(wire(server.url), f"{server.url}/x", timeout_s=0.2)
     assert time.monotonic() - started < 2
 
 
-def test_dripping_body_is_cut_at_the_total_budget_and_not_reused(servers, client):
+def test_dripping_body_is_cut_at_the_total_budget_and_not_reused(raw_servers, client):
     """A body dripped a byte every 50 ms never trips a per-read timeout, so the client's
     total budget cuts it; the half-read connection is closed, not reused."""
-    release = servers.release
+    release = raw_servers.release
 
     def drip_first(conn: Conn) -> None:
         while conn.read_request() is not None:
@@ -324,7 +309,7 @@ def test_dripping_body_is_cut_at_the_total_budget_and_not_reused(servers, client
                 if release.wait(0.05):
                     return
 
-    server = servers.start(drip_first)
+    server = raw_servers.start(drip_first)
     backend = client(server.url, timeout_ms=300)
     started = time.monotonic()
     with pytest.raises(BackendTimeoutError, match="time budget"):
@@ -360,9 +345,9 @@ def test_connection_refused_fails_fast(wire):
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", id="truncated"),
     ],
 )
-def test_malformed_reply_is_a_protocol_error(servers, client, raw):
+def test_malformed_reply_is_a_protocol_error(raw_servers, client, raw):
     """A reply that is not HTTP, or is cut short, raises BackendProtocolError."""
-    server = servers.start(lambda conn: (conn.read_request(), conn.send(raw)))
+    server = raw_servers.start(lambda conn: (conn.read_request(), conn.send(raw)))
     with pytest.raises(BackendProtocolError):
         _call(client(server.url))
 
@@ -388,10 +373,10 @@ def _oversized(chunked: bool, release: gevent.event.Event) -> Handler:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_oversized_body_is_refused_early_and_not_reused(servers, client, chunked):
+def test_oversized_body_is_refused_early_and_not_reused(raw_servers, client, chunked):
     """A body over the cap raises BackendBodyTooLargeError without waiting for the rest;
     the connection is dropped and the next call opens a new one."""
-    server = servers.start(_oversized(chunked, servers.release))
+    server = raw_servers.start(_oversized(chunked, raw_servers.release))
     backend = client(server.url)
     with pytest.raises(BackendBodyTooLargeError):
         _call(backend)
@@ -399,14 +384,14 @@ def test_oversized_body_is_refused_early_and_not_reused(servers, client, chunked
     assert server.connections == 2
 
 
-def test_body_at_the_cap_is_accepted(servers, wire):
+def test_body_at_the_cap_is_accepted(raw_servers, wire):
     """Exactly the cap is not over it."""
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, json_reply(b" " * CAP)))
+    server = raw_servers.start(serve_all(seen, json_reply(b" " * CAP)))
     assert len(_send(wire(server.url), f"{server.url}/x").body) == CAP
 
 
-def test_reset_mid_body_is_an_error_and_not_reused(servers, client):
+def test_reset_mid_body_is_an_error_and_not_reused(raw_servers, client):
     """A connection reset after part of the body is a backend error (never a hang); the
     next call opens a new connection."""
 
@@ -419,7 +404,7 @@ def test_reset_mid_body_is_an_error_and_not_reused(servers, client):
             conn.reset()
             return
 
-    server = servers.start(reset_first)
+    server = raw_servers.start(reset_first)
     backend = client(server.url)
     with pytest.raises(BackendError) as info:
         _call(backend)
@@ -431,16 +416,16 @@ def test_reset_mid_body_is_an_error_and_not_reused(servers, client):
 # --- what is never done --------------------------------------------------------------
 
 
-def test_redirect_is_returned_not_followed(servers, wire, client):
+def test_redirect_is_returned_not_followed(raw_servers, wire, client):
     """A 3xx comes back as its status (the client makes it a protocol error); its target
     is never contacted."""
     target_seen: list[Request] = []
-    target = servers.start(serve_all(target_seen))
+    target = raw_servers.start(serve_all(target_seen))
     redirect = b"HTTP/1.1 302 Found\r\nLocation: %s/x\r\nContent-Length: 0\r\n\r\n" % (
         target.url.encode()
     )
     seen: list[Request] = []
-    server = servers.start(serve_all(seen, redirect))
+    server = raw_servers.start(serve_all(seen, redirect))
     assert _send(wire(server.url), f"{server.url}/x").status == 302
     with pytest.raises(BackendProtocolError, match="redirect not followed"):
         _call(client(server.url))
@@ -448,7 +433,7 @@ def test_redirect_is_returned_not_followed(servers, wire, client):
 
 
 @pytest.mark.parametrize("reuse", [False, True], ids=["new-connection", "reused-connection"])
-def test_post_is_never_sent_twice(servers, wire, reuse):
+def test_post_is_never_sent_twice(raw_servers, wire, reuse):
     """A POST whose connection the server closes after reading it fails; it is not
     re-sent, on this connection or another, whether or not the connection was reused."""
     seen: list[Request] = []
@@ -460,7 +445,7 @@ def test_post_is_never_sent_twice(servers, wire, reuse):
                 return  # read, maybe acted on, never answered
             conn.send(json_reply())
 
-    server = servers.start(close_after_post)
+    server = raw_servers.start(close_after_post)
     transport = wire(server.url)
     if reuse:
         _send(transport, f"{server.url}/warm")
@@ -470,7 +455,7 @@ def test_post_is_never_sent_twice(servers, wire, reuse):
     assert server.connections == 1
 
 
-def test_a_connection_closed_while_idle_is_not_used(servers, wire):
+def test_a_connection_closed_while_idle_is_not_used(raw_servers, wire):
     """When the server closed a kept-alive connection between calls, the next call (a POST,
     which may not be re-sent) goes on a new connection and succeeds."""
     closed = gevent.event.Event()
@@ -484,7 +469,7 @@ def test_a_connection_closed_while_idle_is_not_used(servers, wire):
         conn.sock.shutdown(socket.SHUT_RDWR)
         closed.set()
 
-    server = servers.start(one_then_close)
+    server = raw_servers.start(one_then_close)
     transport = wire(server.url)
     _send(transport, f"{server.url}/a")
     assert closed.wait(5)
@@ -495,14 +480,14 @@ def test_a_connection_closed_while_idle_is_not_used(servers, wire):
 
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
-def test_proxy_variables_are_ignored(servers, wire, monkeypatch, variable):
+def test_proxy_variables_are_ignored(raw_servers, wire, monkeypatch, variable):
     """Proxy environment variables never reroute a backend call."""
     proxy_seen: list[Request] = []
-    proxy = servers.start(serve_all(proxy_seen, json_reply(b'{"proxied":true}')))
+    proxy = raw_servers.start(serve_all(proxy_seen, json_reply(b'{"proxied":true}')))
     monkeypatch.setenv(variable, proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     seen: list[Request] = []
-    server = servers.start(serve_all(seen))
+    server = raw_servers.start(serve_all(seen))
     assert _send(wire(server.url), f"{server.url}/x").body == JSON_OK
     assert (proxy.connections, len(seen)) == (0, 1)
