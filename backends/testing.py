@@ -60,6 +60,8 @@ class FakeBackend:
         self.log = log if log is not None else EventLog()
         self.calls = 0
         self.running = 0
+        #: Set by ``close`` (the actor system closes its clients when it stops).
+        self.closed = False
         self.max_running = 0
         self._clock = clock
 
@@ -82,4 +84,5 @@ class FakeBackend:
             self.log.add("finish", self.name, target)
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Nothing to release; remembered, so tests can see who closed it."""
+        self.closed = True

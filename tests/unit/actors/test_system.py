@@ -95,6 +95,15 @@ def test_stop_rejects_held_calls_and_leaves_no_actor(make_system: SystemFactory)
     assert system.states["x"].outstanding == 0
 
 
+def test_stop_closes_every_backend_client(make_system: SystemFactory):
+    """Shutdown releases the clients' pooled connections (each client is closed)."""
+    fakes = (FakeBackend("x"), FakeBackend("y"))
+    system = make_system(*fakes)
+    assert not any(fake.closed for fake in fakes)
+    system.stop()
+    assert all(fake.closed for fake in fakes)
+
+
 def test_a_call_told_behind_a_stop_is_answered_not_dropped(make_system: SystemFactory):
     """pykka drops tells left in a stopped actor's inbox; the backend actor answers them."""
     system = make_system(FakeBackend("x"))
