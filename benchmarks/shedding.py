@@ -8,7 +8,7 @@ open-loop generator (core 0, this process) offers half of it, then twice it, and
 from each request's scheduled send time (no coordinated omission):
 
 - shed: 503 ``overloaded`` answers (``Retry-After``), which must take < 5 ms (the issue's
-  target; RELIABILITY F7 allows 10 ms);
+  target; docs/failures.md F7 allows 10 ms);
 - admitted: 2xx answers, whose p99 at 2x should stay within 1.5x of it at half capacity,
   with goodput near capacity.
 

@@ -106,7 +106,7 @@ class ConfigError(ValueError):
 
 
 class Topology(enum.StrEnum):
-    """Which API families this process serves (DESIGN.md section 6)."""
+    """Which API families this process serves (docs/topologies.md)."""
 
     ONE = "one"  # every family in one service
     DISCOVERY = "discovery"  # discovery and non-member, no playback

@@ -1,6 +1,6 @@
 """Metrics: the only place statsd names are built, and a typed facade over ``statsd``.
 
-Names (DESIGN.md section 7), with ``{p}`` the configured prefix:
+Names (also listed, with alert rules, in docs/alerts.md), with ``{p}`` the configured prefix:
 
 ==============================================  =======  ==================================
 name                                            type     when

@@ -29,7 +29,7 @@ from orchestrator.plans import Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
 
-#: Which API families each topology serves itself (DESIGN section 6); the edge also serves
+#: Which API families each topology serves itself (docs/topologies.md); the edge also serves
 #: playback, by passing it through (``orchestrator/apis/edge.py``).
 TOPOLOGY_FAMILIES: dict[Topology, tuple[str, ...]] = {
     Topology.ONE: ("nonmember", "discovery", "playback"),

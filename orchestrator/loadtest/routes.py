@@ -1,7 +1,7 @@
 """Which Frontdoor each API family's requests go to: ``--target``, or a ``--route`` of its own.
 
 Frontdoor can run as one API (every family in one process) or as two (``nonmember`` and
-``discovery`` in one process, ``playback`` in another; DESIGN section 6). To drive two
+``discovery`` in one process, ``playback`` in another; docs/topologies.md). To drive two
 APIs like a path-routing load balancer would, each family can be sent to its own origin:
 
     bin/loadtest --target http://127.0.0.1:8081 --route playback=http://127.0.0.1:8082

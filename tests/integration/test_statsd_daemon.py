@@ -49,7 +49,7 @@ ENDPOINTS = (
     Decl("playback", "play", "playback"),
 )
 
-#: Every name shape of DESIGN section 7, with its statsd type.
+#: Every name shape of orchestrator/metrics.py (and docs/alerts.md), with its statsd type.
 DESIGN_SHAPES = {
     ("{p}.endpoint.{api}.{endpoint}.latency", "timer"),
     ("{p}.endpoint.{api}.{endpoint}.status.2xx", "counter"),
@@ -232,7 +232,7 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
     packets = statsd_daemon.counters()["statsd.packets_received"] - packets_before
     assert 1 + 1 <= packets < 5 + 2 + 1
     assert statsd_daemon.counters()["statsd.bad_lines_seen"] == 0
-    # Every shape DESIGN section 7 documents arrived, as its documented type.
+    # Every documented shape arrived, as its documented type.
     kinds = {"counter": counters, "timer": timers, "gauge": only(prefix, statsd_daemon.gauges())}
     received = {(shape(name, prefix), kind) for kind, names in kinds.items() for name in names}
     assert received == DESIGN_SHAPES

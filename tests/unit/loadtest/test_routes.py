@@ -19,7 +19,7 @@ from orchestrator.loadtest.target import TargetError, parse_target
 TARGET = parse_target("http://127.0.0.1:8081")
 PLAYBACK = "http://127.0.0.1:8082"
 
-#: The family every endpoint of the mix belongs to (DESIGN section 6).
+#: The family every endpoint of the mix belongs to (docs/topologies.md).
 EXPECTED = {
     "home": "discovery",
     "search": "discovery",

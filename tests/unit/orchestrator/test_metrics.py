@@ -99,7 +99,7 @@ def closed_udp_port() -> int:
 
 
 def test_catalogue_holds_exactly_the_design_names():
-    """Every name follows DESIGN section 7, with the documented type."""
+    """Every name follows the documented table (orchestrator/metrics.py), with its type."""
     catalogue = MetricNames("fd", ENDPOINTS, ("catalog",)).catalogue()
     assert catalogue == {
         "fd.frontend.inflight": G,
