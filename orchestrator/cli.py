@@ -7,6 +7,7 @@ other import is lazy for that reason.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -21,12 +22,37 @@ def _patch() -> None:
         monkey.patch_all()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="frontdoor", description=__doc__)
-    parser.add_argument("--config", help="TOML configuration file", default=None)
-    commands = parser.add_subparsers(dest="command", required=True)
+_DESCRIPTION = """Frontdoor, the device-facing API: serve it, mint demo tokens, list its
+settings and routes, check a configuration. Settings come from built-in defaults, then
+--config FILE (or FRONTDOOR_CONFIG), then FRONTDOOR_* environment variables."""
 
-    serve = commands.add_parser("serve", help="run the HTTP API (with embedded backends)")
+_EPILOG = """examples:
+  frontdoor serve                          # the API on :8080 with simulated services on :9090
+  frontdoor serve --no-embedded --port 8081 --config prod.toml
+  frontdoor token m1                       # a member token for the curl tour
+  frontdoor settings breaker               # settings whose name or variable contains 'breaker'
+  frontdoor routes
+  frontdoor check-config --config prod.toml"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frontdoor",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_help = "TOML configuration file (default: $FRONTDOOR_CONFIG, else built-in defaults)"
+    parser.add_argument("--config", help=config_help, default=None)
+    # Also accepted after the command (``frontdoor serve --config x.toml``); SUPPRESS keeps
+    # the subcommand from resetting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help=config_help, default=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the HTTP API (with embedded backends)"
+    )
     serve.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default from config: 8080)")
     serve.add_argument(
@@ -45,13 +71,24 @@ def _parser() -> argparse.ArgumentParser:
         "--no-embedded", action="store_true", help="call backends at [backends] base_url instead"
     )
 
-    token = commands.add_parser("token", help="print a signed bearer token for a member")
+    token = commands.add_parser(
+        "token", parents=[common], help="print a signed bearer token for a member"
+    )
     token.add_argument("member_id")
     token.add_argument("--admin", action="store_true", help="an admin-scoped token")
 
-    commands.add_parser("settings", help="list every setting: name, default, env key")
-    commands.add_parser("routes", help="list the endpoints this configuration serves")
-    commands.add_parser("check-config", help="load the configuration and report problems")
+    settings = commands.add_parser(
+        "settings", parents=[common], help="list every setting: name, default, env key"
+    )
+    settings.add_argument(
+        "filter", nargs="?", default="", help="only settings whose name or variable has this"
+    )
+    commands.add_parser(
+        "routes", parents=[common], help="list the endpoints this configuration serves"
+    )
+    commands.add_parser(
+        "check-config", parents=[common], help="load the configuration and report problems"
+    )
     return parser
 
 
@@ -73,7 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         "routes": _routes,
         "check-config": _check_config,
     }[args.command]
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except BrokenPipeError:
+        # The reader went away (``frontdoor routes | head``): not an error of ours. Point
+        # stdout at /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _out(text: str) -> None:
@@ -93,23 +136,50 @@ def _token(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(_settings_obj: Any, _args: argparse.Namespace) -> int:
+def _settings(_settings_obj: Any, args: argparse.Namespace) -> int:
     from orchestrator.config import describe_settings
 
+    wanted = args.filter.lower()
     for info in describe_settings():
-        default = "<secret>" if info.secret else repr(info.default)
+        if wanted not in info.name.lower() and wanted not in info.env_key.lower():
+            continue
+        default = "<secret>" if info.secret else _plain(info.default)
         _out(f"{info.name} = {default}\n    env {info.env_key}: {info.description}")
     return 0
 
 
+def _plain(value: object) -> str:
+    """A default as it would be written in the TOML file (an enum as its value)."""
+    import enum
+    import json
+
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
 def _routes(settings: Any, _args: argparse.Namespace) -> int:
+    from orchestrator.protocol.batch import BATCH_PATH
     from orchestrator.runtime import endpoints_for
 
+    _out(f"{'METHOD':6} {'PATH':36} {'AUTH':7} {'TEAM':10} {'DEADLINE':>8}  SUMMARY")
     for endpoint in endpoints_for(settings.server.topology):
+        summary = endpoint.summary
+        if endpoint.deprecated is not None:
+            successor = f", use {endpoint.successor}" if endpoint.successor else ""
+            summary = f"[deprecated{successor}] {summary}"
         _out(
             f"{endpoint.method:6} {endpoint.path:36} {endpoint.auth.value:7} "
-            f"{endpoint.team:10} {endpoint.deadline_ms:5} ms  {endpoint.summary}"
+            f"{endpoint.team:10} {endpoint.deadline_ms:5} ms  {summary}"
         )
+    _out(
+        f"{'POST':6} {BATCH_PATH:36} {'-':7} {'-':10} {'-':>8}  "
+        "several of the calls above in one round trip (each call's own auth and deadline)"
+    )
     return 0
 
 

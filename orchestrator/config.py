@@ -48,6 +48,7 @@ from backends.specs import (
 
 __all__ = [
     "BACKEND_NAMES",
+    "CONFIG_ENV_KEY",
     "DEMO_ADMIN_TOKEN",
     "DEMO_TOKEN_SECRET",
     "ENV_PREFIX",
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "FRONTDOOR_"
+#: The configuration file's path, when ``--config`` does not give one.
+CONFIG_ENV_KEY: Final = "FRONTDOOR_CONFIG"
 
 #: Every backend Frontdoor may call; request data can only pick among these, never a host.
 BACKEND_NAMES: Final = (
@@ -741,6 +744,8 @@ def _read_environ(environ: Mapping[str, str], warnings: list[str]) -> dict[str, 
     for key in sorted(environ):
         if not key.startswith(ENV_PREFIX):
             continue
+        if key == CONFIG_ENV_KEY:
+            continue  # the configuration file's path, read by load_settings
         leaf = _BY_ENV_KEY.get(key)
         if leaf is None:
             # Not an error: the environment is shared with tools that may use the prefix.
@@ -844,14 +849,18 @@ def _demo_or_given(
 
 
 def load_settings(path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings: built-in defaults, then the TOML file at ``path``, then ``environ``.
+    """Build the settings: built-in defaults, then the TOML file at ``path`` (default: the
+    one ``FRONTDOOR_CONFIG`` names, if any), then ``environ``.
 
     ``environ`` defaults to ``os.environ``; tests pass their own mapping. Raises one
     ``ConfigError`` naming the offending key (or file) and where its value came from.
     """
     warnings: list[str] = []
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get(CONFIG_ENV_KEY) or None
     given = _read_file(path) if path is not None else {}
-    given.update(_read_environ(os.environ if environ is None else environ, warnings))
+    given.update(_read_environ(environ, warnings))
     resolver = _Resolver(given)
 
     server = ServerSettings(**resolver.section("server"))
