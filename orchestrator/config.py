@@ -56,6 +56,7 @@ __all__ = [
     "BackendsSettings",
     "ConfigError",
     "LoggingSettings",
+    "MultipleConfigError",
     "ServerSettings",
     "SettingInfo",
     "Settings",
@@ -106,6 +107,23 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         self.source = source
+
+
+class MultipleConfigError(ConfigError):
+    """Several settings are wrong at once: every one of them is reported, not the first.
+
+    ``key``, ``problem`` and ``source`` are the first error's; ``errors`` holds them all.
+    """
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.key, first.problem, first.source)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return f"{len(self.errors)} settings are wrong:" + "".join(
+            f"\n  {error}" for error in self.errors
+        )
 
 
 class Topology(enum.StrEnum):
@@ -774,9 +792,18 @@ class _Resolver:
     """Checked operator values over built-in defaults, with where each one came from."""
 
     def __init__(self, given: Mapping[str, _Given]) -> None:
-        self.values: dict[str, Any] = {
-            name: _check(_BY_NAME[name], item) for name, item in given.items()
-        }
+        """Check every given value; all the wrong ones are reported together."""
+        self.values: dict[str, Any] = {}
+        errors: list[ConfigError] = []
+        for name, item in given.items():
+            try:
+                self.values[name] = _check(_BY_NAME[name], item)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise MultipleConfigError(errors)
         self.sources = {name: item.source for name, item in given.items()}
 
     def get(self, name: str) -> Any:

@@ -14,6 +14,7 @@ from orchestrator.config import (
     DEMO_ADMIN_TOKEN,
     DEMO_TOKEN_SECRET,
     ConfigError,
+    MultipleConfigError,
     Settings,
     Topology,
     describe_settings,
@@ -596,3 +597,31 @@ def test_listed_defaults_match_loaded_defaults():
     assert listed["backends.catalog.timeout_ms"] == settings.backends.spec("catalog").timeout_ms
     assert listed["backends.catalog.url"] == settings.backends.spec("catalog").base_url
     assert listed["statsd.prefix"] == settings.statsd.prefix
+
+
+def test_every_wrong_value_is_reported_not_only_the_first():
+    """Three bad values: one error that lists all three, each with its key and source."""
+    environ = {
+        "FRONTDOOR_SERVER_PORT": "x",
+        "FRONTDOOR_SERVER_MAX_INFLIGHT": "-3",
+        "FRONTDOOR_BACKENDS_CATALOG_TIMEOUT_MS": "slow",
+    }
+    with pytest.raises(MultipleConfigError) as caught:
+        load_settings(environ=environ)
+    assert sorted(error.key for error in caught.value.errors) == [
+        "backends.catalog.timeout_ms",
+        "server.max_inflight",
+        "server.port",
+    ]
+    text = str(caught.value)
+    assert text.startswith("3 settings are wrong:")
+    assert "FRONTDOOR_SERVER_PORT" in text
+    assert isinstance(caught.value, ConfigError)  # callers that catch one catch all
+
+
+def test_a_single_wrong_value_is_a_plain_config_error():
+    """One bad value keeps the one-line error naming its key."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"FRONTDOOR_SERVER_PORT": "x"})
+    assert not isinstance(caught.value, MultipleConfigError)
+    assert str(caught.value).startswith("server.port:")
