@@ -18,12 +18,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from actors.plan import DeviceError, Fallback, Plan, Refused, Step, StepContext
+from actors.plan import DeviceError, Fallback, Plan, Refused, RequestBuilder, Step, StepContext
+from backends.transport import BackendRequest, get, post, put
 from orchestrator.problems import CODES
-from orchestrator.schema import Field
+from orchestrator.schema import (
+    Field,
+    body,
+    boolean,
+    integer,
+    number,
+    obj,
+    objects,
+    text,
+    texts,
+)
 
+#: The public API of team code: everything an endpoint declaration needs (its plan, steps,
+#: fallbacks, device errors, backend requests and response schema). Team modules
+#: (orchestrator/apis/) import from here and from helpers of their own; ruff's banned-api
+#: rule (ruff.toml) refuses their imports of actors or backends.
 __all__ = [
     "Auth",
+    "BackendRequest",
     "DeviceError",
     "Endpoint",
     "EndpointRegistry",
@@ -32,10 +48,22 @@ __all__ = [
     "Param",
     "Plan",
     "Refused",
+    "RequestBuilder",
     "RouteMatch",
     "Source",
     "Step",
     "StepContext",
+    "body",
+    "boolean",
+    "get",
+    "integer",
+    "number",
+    "obj",
+    "objects",
+    "post",
+    "put",
+    "text",
+    "texts",
 ]
 
 _SEGMENT = re.compile(r"\{([a-z_]+)\}")

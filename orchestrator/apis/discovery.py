@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.transport import BackendRequest, get
 from orchestrator.apis.home import home_v1, home_v2
 from orchestrator.apis.shaping import (
     CatalogField,
@@ -29,8 +28,24 @@ from orchestrator.apis.shaping import (
     unknown_title,
     wanted_fields,
 )
-from orchestrator.plans import Auth, Endpoint, Fallback, Param, Plan, Source, Step, StepContext
-from orchestrator.schema import body, integer, obj, objects, text, texts
+from orchestrator.plans import (
+    Auth,
+    BackendRequest,
+    Endpoint,
+    Fallback,
+    Param,
+    Plan,
+    Source,
+    Step,
+    StepContext,
+    body,
+    get,
+    integer,
+    obj,
+    objects,
+    text,
+    texts,
+)
 
 __all__ = ["API", "TEAM", "endpoints"]
 

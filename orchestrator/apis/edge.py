@@ -23,10 +23,17 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from actors.plan import RequestBuilder
-from backends.transport import BackendRequest
 from orchestrator.enrichment import HEADER, SHARED_STEPS, Enricher
-from orchestrator.plans import DeviceError, Endpoint, Plan, Source, Step, StepContext
+from orchestrator.plans import (
+    BackendRequest,
+    DeviceError,
+    Endpoint,
+    Plan,
+    RequestBuilder,
+    Source,
+    Step,
+    StepContext,
+)
 
 __all__ = ["LAYER_BACKEND", "edge_endpoints", "layer_backend"]
 

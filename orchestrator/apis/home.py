@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.plan import RequestBuilder
-from backends.transport import BackendRequest, get
 from orchestrator.apis.shaping import (
     CATALOG_BATCH_MAX,
     MOST_MATURE,
@@ -37,8 +35,24 @@ from orchestrator.apis.shaping import (
     unique,
     wanted_fields,
 )
-from orchestrator.plans import Auth, Endpoint, Param, Plan, Step, StepContext
-from orchestrator.schema import Field, body, integer, obj, objects, text, texts
+from orchestrator.plans import (
+    Auth,
+    BackendRequest,
+    Endpoint,
+    Field,
+    Param,
+    Plan,
+    RequestBuilder,
+    Step,
+    StepContext,
+    body,
+    get,
+    integer,
+    obj,
+    objects,
+    text,
+    texts,
+)
 
 __all__ = ["V1_DEPRECATED", "V1_SUNSET", "home_v1", "home_v2"]
 

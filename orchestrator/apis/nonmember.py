@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from backends.transport import BackendRequest, get, post
 from orchestrator.apis.shaping import Reader, ShapeError
 from orchestrator.plans import (
     Auth,
+    BackendRequest,
     DeviceError,
     Endpoint,
     Fallback,
@@ -18,8 +18,15 @@ from orchestrator.plans import (
     Source,
     Step,
     StepContext,
+    body,
+    boolean,
+    get,
+    integer,
+    obj,
+    objects,
+    post,
+    text,
 )
-from orchestrator.schema import body, boolean, integer, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.transport import BackendRequest, get, post, put
 from orchestrator.apis.shaping import (
     Reader,
     ShapeError,
@@ -20,6 +19,7 @@ from orchestrator.apis.shaping import (
 )
 from orchestrator.plans import (
     Auth,
+    BackendRequest,
     DeviceError,
     Endpoint,
     Fallback,
@@ -28,8 +28,17 @@ from orchestrator.plans import (
     Source,
     Step,
     StepContext,
+    body,
+    boolean,
+    get,
+    integer,
+    number,
+    obj,
+    objects,
+    post,
+    put,
+    text,
 )
-from orchestrator.schema import body, boolean, integer, number, obj, objects, text
 
 __all__ = ["API", "TEAM", "endpoints"]
 

@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from backends.transport import BackendRequest, get
-from orchestrator.plans import DeviceError, Fallback, Param, Source, StepContext
+from orchestrator.plans import (
+    BackendRequest,
+    DeviceError,
+    Fallback,
+    Param,
+    Source,
+    StepContext,
+    get,
+)
 
 __all__ = [
     "CATALOG_BATCH_MAX",
