@@ -86,23 +86,15 @@ LOOP = "event loop and greenlet switches (gevent hub)"
 OTHER = "other (interpreter, unattributed)"
 
 
-def categorize(stack: str) -> str:
-    """The category of one sampled stack (py-spy's ``root;...;leaf`` frames)."""
+def categorize(stack: str) -> tuple[str, str]:
+    """The category of one sampled stack (py-spy's ``root;...;leaf`` frames), and the
+    innermost frame that decided it (the leaf when none did; for ``--detail``)."""
     frames = stack.split(";")
     for frame in reversed(frames):
         for name, fragments in CATEGORIES:
             if any(fragment in frame for fragment in fragments):
-                return name
-    return LOOP if "gevent/" in stack else OTHER
-
-
-def _frame_of(stack: str, category: str) -> str:
-    """The innermost frame of ``stack`` that put it in ``category`` (for ``--detail``)."""
-    fragments = dict(CATEGORIES).get(category, ())
-    for frame in reversed(stack.split(";")):
-        if any(fragment in frame for fragment in fragments):
-            return frame
-    return stack.rsplit(";", 1)[-1]
+                return name, frame
+    return (LOOP if "gevent/" in stack else OTHER), frames[-1]
 
 
 #: Stacks of threads other than the serving one: gevent's thread-pool workers waiting for
@@ -116,9 +108,9 @@ def _samples(raw: Path) -> tuple[collections.Counter[str], collections.Counter[t
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit() and not any(part in stack for part in IGNORED):
-            category = categorize(stack)
+            category, frame = categorize(stack)
             counts[category] += int(count)
-            frames[category, _frame_of(stack, category)] += int(count)
+            frames[category, frame] += int(count)
     return counts, frames
 
 

@@ -290,7 +290,7 @@ def start(config: Config, bench: peers.Bench, attempt: int) -> Running:
     args = [
         GUNICORN, "-k", worker, "-w", str(config.workers),
         "-b", f"127.0.0.1:{port}", "--no-control-socket", "--graceful-timeout", "5",
-        "-c", str(conf), "--pythonpath", str(bench.folder), "orchestrator.wsgi:application",
+        "-c", str(conf), "orchestrator.wsgi:application",
     ]  # fmt: skip
     log = bench.folder / f"{config.name}-{attempt}.log"
     # Pinned at once, before it forks: the workers (and their threads) inherit the core.

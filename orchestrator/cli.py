@@ -7,6 +7,8 @@ other import is lazy for that reason.
 from __future__ import annotations
 
 import argparse
+import enum
+import json
 import os
 import sys
 from typing import Any
@@ -150,9 +152,6 @@ def _settings(_settings_obj: Any, args: argparse.Namespace) -> int:
 
 def _plain(value: object) -> str:
     """A default as it would be written in the TOML file (an enum as its value)."""
-    import enum
-    import json
-
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, bool):

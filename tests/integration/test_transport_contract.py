@@ -20,6 +20,7 @@ from raw_http import (
     Conn,
     Handler,
     Request,
+    Servers,
     json_reply,
     serve_all,
 )
@@ -263,15 +264,19 @@ def test_non_positive_timeout_sends_nothing(raw_servers, wire):
 # --- slow and silent backends --------------------------------------------------------
 
 
-def test_hang_times_out_within_the_bound(raw_servers, client):
-    """A server that reads the request and never answers costs one budget."""
-    release = raw_servers.release
+def _silent(servers: Servers) -> Handler:
+    """A server that reads the request and never answers (until the test ends)."""
 
     def silent(conn: Conn) -> None:
         conn.read_request()
-        release.wait(10)
+        servers.release.wait(10)
 
-    server = raw_servers.start(silent)
+    return silent
+
+
+def test_hang_times_out_within_the_bound(raw_servers, client):
+    """A server that reads the request and never answers costs one budget."""
+    server = raw_servers.start(_silent(raw_servers))
     started = time.monotonic()
     with pytest.raises(BackendTimeoutError):
         _call(client(server.url, timeout_ms=200))
@@ -280,13 +285,7 @@ def test_hang_times_out_within_the_bound(raw_servers, client):
 
 def test_the_transport_alone_bounds_each_read(raw_servers, wire):
     """Without the client's total timeout, the per-operation timeout still ends a hang."""
-    release = raw_servers.release
-
-    def silent(conn: Conn) -> None:
-        conn.read_request()
-        release.wait(10)
-
-    server = raw_servers.start(silent)
+    server = raw_servers.start(_silent(raw_servers))
     started = time.monotonic()
     with pytest.raises(BackendTimeoutError):
         _send(wire(server.url), f"{server.url}/x", timeout_s=0.2)
