@@ -90,7 +90,7 @@ PRUNED_CACHE_SIZE = 128
 
 
 class FieldSelection(Hashable, Protocol):
-    """The response fields a device asked for (``orchestrator.protocol.fields.Selection``)."""
+    """The response fields a device asked for (``orchestrator.frontend.protocol.fields``)."""
 
     def wants(self, path: tuple[str, ...]) -> bool:
         """Whether any part of the field at ``path`` (names from the body's root) is asked for."""

@@ -40,7 +40,7 @@ BreakerListener = Callable[[str, str, str], None]
 RestartListener = Callable[[str, int], None]
 
 
-#: An operator's breaker action (``orchestrator.admin``) -> the override it sets.
+#: An operator's breaker action (``orchestrator.ops.admin``) -> the override it sets.
 FORCE_ACTIONS: dict[str, Override | None] = {
     "open": Override.FORCE_OPEN,
     "closed": Override.FORCE_CLOSED,
@@ -54,7 +54,7 @@ class ActorSystemError(RuntimeError):
 
 
 class BackendView:
-    """One backend as operators see it (``orchestrator.admin.BackendView``), read live."""
+    """One backend as operators see it (``orchestrator.ops.admin.BackendView``), read live."""
 
     __slots__ = ("_state",)
 
@@ -200,7 +200,7 @@ class ActorSystem:
                 state.stats.record("fallback")
 
     def backend_views(self) -> list[BackendView]:
-        """One live view per backend, for operators (``orchestrator.admin.BackendViews``)."""
+        """One live view per backend, for operators (``orchestrator.ops.admin.BackendViews``)."""
         return [BackendView(state) for state in self.states.values()]
 
     def execute(

@@ -44,7 +44,7 @@ def _decode_json(body: bytes) -> Any:
     mix the decoding of catalog batches was a tenth of a request's CPU). One rule is
     relaxed: a repeated key keeps its last value, as every mainstream parser does; a reply
     has one reader here, so no two parsers can disagree on it. Device bodies still refuse
-    repeated keys (``orchestrator/protocol/json_body.py``). Integers past 64 bits become
+    repeated keys (``orchestrator/frontend/protocol/json_body.py``). Integers past 64 bits become
     floats. Raises ``BackendProtocolError`` (with a fixed message: body text never reaches
     an exception message) for anything else.
     """

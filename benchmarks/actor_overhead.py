@@ -26,10 +26,10 @@ import gevent  # noqa: E402
 from actors.plan import Plan, Step, StepContext  # noqa: E402
 from actors.system import ActorSystem  # noqa: E402
 from backends.client import BackendClient  # noqa: E402
-from backends.httpserver import NoDelayWSGIServer  # noqa: E402
 from backends.specs import BackendSpec  # noqa: E402
 from backends.transport import get  # noqa: E402
 from backends.transports import make_transport  # noqa: E402
+from orchestrator.frontend.httpserver import NoDelayWSGIServer  # noqa: E402
 
 BODY = b'{"ok":true,"items":[1,2,3]}'
 

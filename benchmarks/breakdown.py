@@ -38,10 +38,10 @@ from _processes import cpu_s, stop
 #: to the category of the innermost frame that matches one; frames of generic code
 #: (gevent's sockets and queues, contextlib, dataclasses...) match none, so their cost goes
 #: to the code that called them. py-spy prints paths relative to their sys.path entry
-#: (``gevent/pywsgi.py``, ``orchestrator/app.py``).
+#: (``gevent/pywsgi.py``, ``orchestrator/frontend/app.py``).
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("access log", ("orchestrator/access_log.py", "logging/__init__.py")),
-    ("metrics (statsd)", ("orchestrator/metrics.py", "statsd/")),
+    ("access log", ("orchestrator/ops/access_log.py", "logging/__init__.py")),
+    ("metrics (statsd)", ("orchestrator/ops/metrics.py", "statsd/")),
     ("JSON decode and encode", ("json/", "_decode_json (", "json_body.py", "encode_json (")),
     (
         "backend transport (HTTP client, sockets)",
@@ -66,16 +66,20 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "routing, auth, parameters, fields",
         (
-            "orchestrator/auth.py",
-            "orchestrator/protocol/",
+            "orchestrator/frontend/auth.py",
+            "orchestrator/frontend/protocol/",
             "orchestrator/plans.py",
-            "orchestrator/problems.py",
-            "orchestrator/admission.py",
+            "orchestrator/frontend/problems.py",
+            "orchestrator/frontend/admission.py",
         ),
     ),
     (
         "request glue (app, server, admin windows)",
-        ("orchestrator/app.py", "orchestrator/server.py", "orchestrator/admin.py"),
+        (
+            "orchestrator/frontend/app.py",
+            "orchestrator/frontend/server.py",
+            "orchestrator/ops/admin.py",
+        ),
     ),
     (
         "HTTP server (pywsgi: parse, environ, write)",

@@ -32,8 +32,8 @@ from typing import Any  # noqa: E402
 
 from _processes import ROOT, free_port  # noqa: E402
 
-from orchestrator.auth import TokenSigner  # noqa: E402
 from orchestrator.config import load_settings  # noqa: E402
+from orchestrator.frontend.auth import TokenSigner  # noqa: E402
 from orchestrator.loadtest.client import HttpClient  # noqa: E402
 from orchestrator.loadtest.target import parse_target  # noqa: E402
 

@@ -23,8 +23,8 @@ import requests  # noqa: E402
 
 from backends.simulated import SimulatedBackends  # noqa: E402
 from orchestrator.config import load_settings  # noqa: E402
+from orchestrator.frontend.server import HttpServer  # noqa: E402
 from orchestrator.runtime import Frontdoor, rebase_specs  # noqa: E402
-from orchestrator.server import HttpServer  # noqa: E402
 
 SERVICES = ("subscriber", "recommendations", "catalog", "ratings")
 VARIANTS = {

@@ -14,7 +14,7 @@ JSON access log to a file). Configurations, one at a time (gunicorn as README.md
 "Operations" runs it, plus ``--graceful-timeout 5`` and a hook reporting each worker ready):
 
 - ``serve``: ``frontdoor serve`` (gevent's pywsgi with the project's handler,
-  backends/httpserver.py), one process on core 1: the reference;
+  orchestrator/frontend/httpserver.py), one process on core 1: the reference;
 - ``gevent-1``: ``gunicorn -k gevent -w 1`` (gunicorn's own HTTP parser, pure Python
   without the optional gunicorn_h1c), worker and arbiter on core 1: the baseline (``x g1``);
 - ``gevent-2-one-core``: ``-w 2``, both workers on core 1: the same core as ``gevent-1``,
@@ -27,8 +27,8 @@ JSON access log to a file). Configurations, one at a time (gunicorn as README.md
   an unpinned deployment;
 - ``pywsgi-1``: ``-k gevent_pywsgi -w 1`` (gevent's pywsgi server with its stock handler,
   i.e. the stdlib's header parser, inside gunicorn's worker), on core 1;
-- ``lean-1``: ``-k orchestrator.gunicorn_worker.FrontdoorWorker`` (gevent_pywsgi with
-  ``frontdoor serve``'s request handler, ``backends/httpserver.py``), on core 1;
+- ``lean-1``: ``-k orchestrator.frontend.gunicorn_worker.FrontdoorWorker`` (gevent_pywsgi with
+  ``frontdoor serve``'s request handler, ``orchestrator/frontend/httpserver.py``), on core 1;
 - ``pywsgi-2-two-cores`` (only with ``--only``): ``-k gevent_pywsgi -w 2`` placed as
   ``gevent-2-two-cores``.
 
@@ -144,9 +144,9 @@ import sys
 def post_worker_init(worker):
     print("{READY}", worker.pid, file=sys.stderr, flush=True)
 """
-#: Frontdoor's gunicorn worker class (orchestrator/gunicorn_worker.py): gevent_pywsgi with
+#: Frontdoor's gunicorn worker class (orchestrator/frontend/gunicorn_worker.py): gevent_pywsgi with
 #: the request handler of ``frontdoor serve``.
-LEAN_WORKER_CLASS = "orchestrator.gunicorn_worker.FrontdoorWorker"
+LEAN_WORKER_CLASS = "orchestrator.frontend.gunicorn_worker.FrontdoorWorker"
 #: The requirement: N workers on N cores serve >= this x N times one worker.
 REQUIRED = 0.9
 SUSPECT_OWN_SHARE = 0.9

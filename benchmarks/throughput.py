@@ -39,7 +39,7 @@ from _processes import (
 TRIVIAL_SERVER = """
 from gevent import monkey; monkey.patch_all()
 import sys
-from backends.httpserver import NoDelayWSGIServer
+from orchestrator.frontend.httpserver import NoDelayWSGIServer
 BODY = b'{"ok":true,"meta":{"degraded":[]}}'
 def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),

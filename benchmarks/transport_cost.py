@@ -45,7 +45,7 @@ from backends.transport import Transport, get  # noqa: E402
 SERVER_MAIN = """
 import json, sys
 from gevent import monkey; monkey.patch_all()
-from backends.httpserver import NoDelayWSGIServer
+from orchestrator.frontend.httpserver import NoDelayWSGIServer
 size = int(sys.argv[2])
 items, body = [], b"{}"
 while len(body) < size:

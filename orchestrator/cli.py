@@ -127,7 +127,7 @@ def _out(text: str) -> None:
 
 
 def _token(settings: Any, args: argparse.Namespace) -> int:
-    from orchestrator.auth import TokenSigner
+    from orchestrator.frontend.auth import TokenSigner
 
     signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
     try:
@@ -162,7 +162,7 @@ def _plain(value: object) -> str:
 
 
 def _routes(settings: Any, _args: argparse.Namespace) -> int:
-    from orchestrator.protocol.batch import BATCH_PATH
+    from orchestrator.frontend.protocol.batch import BATCH_PATH
     from orchestrator.runtime import endpoints_for
 
     _out(f"{'METHOD':6} {'PATH':36} {'AUTH':7} {'TEAM':10} {'DEADLINE':>8}  SUMMARY")
@@ -192,11 +192,11 @@ def _check_config(settings: Any, _args: argparse.Namespace) -> int:
 def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
-    from orchestrator import gc_tuning
-    from orchestrator.access_log import FIELDS_ATTR, install_json_logging, log_greenlet_errors
     from orchestrator.config import DEMO_TOKEN_SECRET
+    from orchestrator.frontend.server import HttpServer
+    from orchestrator.ops import gc_tuning
+    from orchestrator.ops.access_log import FIELDS_ATTR, install_json_logging, log_greenlet_errors
     from orchestrator.runtime import Frontdoor, rebase_specs
-    from orchestrator.server import HttpServer
 
     # One JSON object per line on stderr; the secrets are scrubbed wherever they appear.
     install_json_logging(

@@ -428,7 +428,7 @@ _GENERAL: Final = (
         20_000,
         _Int(0, 10_000_000),
         "allocations between young garbage collections; the start-up heap is frozen "
-        "(orchestrator/gc_tuning.py); 0 keeps Python's defaults",
+        "(orchestrator/ops/gc_tuning.py); 0 keeps Python's defaults",
     ),
     _Leaf(
         "server.topology",

@@ -20,7 +20,7 @@ from typing import Any
 
 from actors.plan import DeviceError, Fallback, Plan, Refused, RequestBuilder, Step, StepContext
 from backends.transport import BackendRequest, get, post, put
-from orchestrator.problems import CODES
+from orchestrator.frontend.problems import CODES
 from orchestrator.schema import (
     Field,
     body,

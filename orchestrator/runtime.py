@@ -16,21 +16,21 @@ from actors.system import ActorSystem
 from backends.client import BackendClient
 from backends.specs import BackendSpec, RetrySettings
 from backends.transports import make_transport
-from orchestrator.access_log import AccessLog, EventLog, SheddingMonitor
-from orchestrator.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.apis import FAMILIES
-from orchestrator.apis.edge import edge_endpoints, layer_backend
-from orchestrator.app import AppOptions, FrontdoorApp
-from orchestrator.auth import TokenSigner
 from orchestrator.config import Settings, Topology
-from orchestrator.enrichment import Enricher
-from orchestrator.metrics import GaugeReporter, Metrics
+from orchestrator.frontend.app import AppOptions, FrontdoorApp
+from orchestrator.frontend.auth import TokenSigner
+from orchestrator.frontend.enrichment import Enricher
+from orchestrator.frontend.passthrough import edge_endpoints, layer_backend
+from orchestrator.ops.access_log import AccessLog, EventLog, SheddingMonitor
+from orchestrator.ops.admin import AdminHandler, EndpointWindows, gauge_snapshot
+from orchestrator.ops.metrics import GaugeReporter, Metrics
 from orchestrator.plans import Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
 
 #: Which API families each topology serves itself (docs/topologies.md); the edge also serves
-#: playback, by passing it through (``orchestrator/apis/edge.py``).
+#: playback, by passing it through (``orchestrator/frontend/passthrough.py``).
 TOPOLOGY_FAMILIES: dict[Topology, tuple[str, ...]] = {
     Topology.ONE: ("nonmember", "discovery", "playback"),
     Topology.DISCOVERY: ("nonmember", "discovery"),

@@ -1,5 +1,5 @@
 """The gunicorn target:
-``gunicorn -k orchestrator.gunicorn_worker.FrontdoorWorker orchestrator.wsgi:application``
+``gunicorn -k orchestrator.frontend.gunicorn_worker.FrontdoorWorker orchestrator.wsgi:application``
 (``-k gevent`` works too, at ~7% more CPU per request).
 
 gunicorn's gevent worker patches the process before importing this module. This is the
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import gc_tuning
-from orchestrator.access_log import install_json_logging, log_greenlet_errors
 from orchestrator.config import load_settings
+from orchestrator.ops import gc_tuning
+from orchestrator.ops.access_log import install_json_logging, log_greenlet_errors
 from orchestrator.runtime import Frontdoor
 
 _settings = load_settings(os.environ.get("FRONTDOOR_CONFIG"))

@@ -3,7 +3,7 @@
 
 It starts ``backends.simulated`` in-process (seeded, no latency), sends exactly the backend
 calls Frontdoor makes for one ``/play`` and one ``/home`` (paths from
-orchestrator/apis/playback.py, home.py and shaping.py; bodies as their request builders
+orchestrator/apis/playback/endpoints.py, home.py and shaping.py; bodies as their request builders
 build them), and stores each reply by path. Only needed when the simulated services or
 Frontdoor's backend contracts change:
 
@@ -32,7 +32,7 @@ DEVICE = "tv-samsung-2024"
 ROWS = 3
 PER_ROW = 4
 BOOKMARK_S = 1234
-# The catalog attributes home v1 asks for (orchestrator/apis/home.py, _V1_CARD).
+# The catalog attributes home v1 asks for (orchestrator/apis/discovery/home.py, _V1_CARD).
 CARD_FIELDS = "title,year,genres,maturity_rating,boxart"
 
 

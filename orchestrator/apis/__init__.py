@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from orchestrator.apis import discovery, nonmember, playback
+from orchestrator.apis.discovery import endpoints as discovery
+from orchestrator.apis.nonmember import endpoints as nonmember
+from orchestrator.apis.playback import endpoints as playback
 from orchestrator.plans import Endpoint
 
 __all__ = ["FAMILIES", "TEAMS"]

@@ -161,8 +161,8 @@ def _parse_mix(text: str) -> dict[str, float]:
 
 
 def _tokens(config: str | None) -> Callable[[str], str]:
-    from orchestrator.auth import TokenSigner
     from orchestrator.config import ConfigError, load_settings
+    from orchestrator.frontend.auth import TokenSigner
 
     try:
         settings = load_settings(config)

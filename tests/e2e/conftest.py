@@ -11,8 +11,8 @@ import requests
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import load_settings
+from orchestrator.frontend.server import HttpServer
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 
 @dataclass

@@ -11,8 +11,8 @@ import requests
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import DEMO_ADMIN_TOKEN, load_settings
+from orchestrator.frontend.server import AdminBindError, HttpServer
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import AdminBindError, HttpServer
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ import requests
 
 from backends.simulated import Fault, SimulatedBackends
 from orchestrator.config import load_settings
+from orchestrator.frontend.server import HttpServer
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 pytestmark = pytest.mark.e2e
 

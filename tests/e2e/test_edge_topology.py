@@ -16,9 +16,9 @@ import requests
 from actors.system import ActorSystem
 from backends.simulated import Fault, SimulatedBackends
 from orchestrator.config import load_settings
-from orchestrator.enrichment import HEADER, Enricher
+from orchestrator.frontend.enrichment import HEADER, Enricher
+from orchestrator.frontend.server import HttpServer
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 pytestmark = pytest.mark.e2e
 

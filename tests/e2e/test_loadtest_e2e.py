@@ -11,9 +11,9 @@ import pytest
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import load_settings
+from orchestrator.frontend.server import HttpServer
 from orchestrator.loadtest.cli import main
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,10 @@ import requests
 
 from backends.simulated import Fault, SimulatedBackends
 from backends.simulated.reference import SERVICES
-from orchestrator.access_log import JsonFormatter
 from orchestrator.config import load_settings
+from orchestrator.frontend.server import HttpServer
+from orchestrator.ops.access_log import JsonFormatter
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 pytestmark = pytest.mark.e2e
 

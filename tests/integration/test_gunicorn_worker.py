@@ -1,4 +1,4 @@
-"""orchestrator.gunicorn_worker under the real gunicorn: serves, parses strictly, drains."""
+"""The gunicorn worker class under the real gunicorn: serves, parses strictly, drains."""
 
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Pat
     log_path = tmp_path / "gunicorn.log"
     log = log_path.open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-m", "gunicorn", "-k", "orchestrator.gunicorn_worker.FrontdoorWorker",
-         "-w", "1", "-b", f"127.0.0.1:{port}", "--no-control-socket",
+        [sys.executable, "-m", "gunicorn",
+         "-k", "orchestrator.frontend.gunicorn_worker.FrontdoorWorker", "-w", "1",
+         "-b", f"127.0.0.1:{port}", "--no-control-socket",
          "orchestrator.wsgi:application"],
         cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip

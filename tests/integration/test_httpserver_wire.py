@@ -1,4 +1,4 @@
-"""backends.httpserver over a real socket: pywsgi with the strict header parser."""
+"""orchestrator.frontend.httpserver over a real socket: pywsgi with the strict header parser."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from backends.httpserver import MAX_HEADER_FIELDS, NoDelayWSGIServer
+from orchestrator.frontend.httpserver import MAX_HEADER_FIELDS, NoDelayWSGIServer
 
 pytestmark = pytest.mark.integration
 

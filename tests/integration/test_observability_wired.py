@@ -13,8 +13,8 @@ from statsd_daemon import StatsdDaemon
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import DEMO_ADMIN_TOKEN, load_settings
+from orchestrator.frontend.server import HttpServer
 from orchestrator.runtime import Frontdoor, rebase_specs
-from orchestrator.server import HttpServer
 
 pytestmark = pytest.mark.integration
 _runs = itertools.count()

@@ -15,7 +15,7 @@ import gevent
 import pytest
 import requests
 
-from orchestrator.auth import TokenSigner
+from orchestrator.frontend.auth import TokenSigner
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from statsd_daemon import JsParseError, StatsdDaemon, TimerSamples, parse_js_lit
 
 from actors.plan import Step, StepRecord, StepState
 from orchestrator.config import BACKEND_NAMES, load_settings
-from orchestrator.metrics import (
+from orchestrator.ops.metrics import (
     BackendGauges,
     GaugeReporter,
     GaugeSnapshot,
@@ -49,7 +49,7 @@ ENDPOINTS = (
     Decl("playback", "play", "playback"),
 )
 
-#: Every name shape of orchestrator/metrics.py (and docs/alerts.md), with its statsd type.
+#: Every name shape of orchestrator/ops/metrics.py (and docs/alerts.md), with its statsd type.
 DESIGN_SHAPES = {
     ("{p}.endpoint.{api}.{endpoint}.latency", "timer"),
     ("{p}.endpoint.{api}.{endpoint}.status.2xx", "counter"),

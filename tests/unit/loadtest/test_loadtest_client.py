@@ -9,7 +9,7 @@ import gevent.event
 import pytest
 from gevent.server import StreamServer
 
-from backends.httpserver import NoDelayWSGIServer
+from orchestrator.frontend.httpserver import NoDelayWSGIServer
 from orchestrator.loadtest.client import FailureKind, HttpClient, RequestError, _retry_after_s
 from orchestrator.loadtest.target import Target
 

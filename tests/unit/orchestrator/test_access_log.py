@@ -1,4 +1,4 @@
-"""orchestrator.access_log: JSON access lines, slow-request traces, events, no secrets."""
+"""orchestrator.ops.access_log: JSON access lines, slow-request traces, events, no secrets."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.plan import Step, StepRecord
-from orchestrator.access_log import (
+from orchestrator.ops.access_log import (
     FIELDS_ATTR,
     AccessEntry,
     AccessLog,

@@ -1,4 +1,4 @@
-"""orchestrator.admin: admin auth, backend and endpoint views, audited breaker actions."""
+"""orchestrator.ops.admin: admin auth, backend and endpoint views, audited breaker actions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from actors.stats import WindowStats
-from orchestrator import problems
-from orchestrator.admin import (
+from orchestrator.frontend import problems
+from orchestrator.frontend.auth import TokenSigner
+from orchestrator.ops.admin import (
     AdminHandler,
     AdminRequest,
     BackendView,
@@ -20,7 +21,6 @@ from orchestrator.admin import (
     gauge_snapshot,
     parse_breaker_action,
 )
-from orchestrator.auth import TokenSigner
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"  # noqa: S105 - a test value, not a credential
 SIGNER = TokenSigner(b"k" * 32, 3600, clock=lambda: 1_000_000.0)

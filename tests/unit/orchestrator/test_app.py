@@ -1,4 +1,4 @@
-"""orchestrator.app: which WSGI callable serves admin routes, and an unexpected error logged
+"""The WSGI app: which WSGI callable serves admin routes, and an unexpected error logged
 once, with its request id, and no credential."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 
 from actors.messages import Call, Reply
 from actors.plan import StepRecord
-from orchestrator.access_log import FIELDS_ATTR, JsonFormatter
-from orchestrator.admin import AdminHandler, BackendView, EndpointWindows
-from orchestrator.app import AppOptions, FrontdoorApp, _request_id
-from orchestrator.auth import TokenSigner
+from orchestrator.frontend.app import AppOptions, FrontdoorApp, _request_id
+from orchestrator.frontend.auth import TokenSigner
+from orchestrator.ops.access_log import FIELDS_ATTR, JsonFormatter
+from orchestrator.ops.admin import AdminHandler, BackendView, EndpointWindows
 from orchestrator.plans import EndpointRegistry
 
 ADMIN_TOKEN = "admin-token-for-app-tests-0123"  # noqa: S105 - a test value, not a credential

@@ -1,4 +1,4 @@
-"""orchestrator.auth: HS256 bearer tokens, verified before they are read."""
+"""orchestrator.frontend.auth: HS256 bearer tokens, verified before they are read."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.auth import (
+from orchestrator.frontend.auth import (
     MAX_TOKEN_CHARS,
     VERIFIED_CACHE_SIZE,
     Claims,

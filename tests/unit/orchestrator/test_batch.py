@@ -6,9 +6,16 @@ from typing import Any
 
 import pytest
 
-from orchestrator import problems
-from orchestrator.problems import Problem
-from orchestrator.protocol.batch import MAX_CALLS, BatchCall, answer, envelope, failure, parse_batch
+from orchestrator.frontend import problems
+from orchestrator.frontend.problems import Problem
+from orchestrator.frontend.protocol.batch import (
+    MAX_CALLS,
+    BatchCall,
+    answer,
+    envelope,
+    failure,
+    parse_batch,
+)
 
 
 def _one(**call: Any) -> BatchCall:

@@ -8,18 +8,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from openapi_spec_validator import validate
 
-from orchestrator.catalog import (
+from orchestrator.config import Topology
+from orchestrator.frontend.catalog import (
     BUILTIN_ROUTES,
     Limits,
     catalog_document,
     example_request,
     openapi_document,
 )
-from orchestrator.config import Topology
-from orchestrator.docs_page import render
+from orchestrator.frontend.docs_page import render
+from orchestrator.frontend.protocol.fields import parse_fields
+from orchestrator.frontend.protocol.params import parse_params
 from orchestrator.plans import EndpointRegistry
-from orchestrator.protocol.fields import parse_fields
-from orchestrator.protocol.params import parse_params
 from orchestrator.runtime import endpoints_for
 
 LIMITS = Limits(batch_max_calls=20, batch_concurrency=8)

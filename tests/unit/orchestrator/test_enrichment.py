@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.auth import TokenSigner
-from orchestrator.enrichment import TTL_S, Enricher, EnrichmentError
+from orchestrator.frontend.auth import TokenSigner
+from orchestrator.frontend.enrichment import TTL_S, Enricher, EnrichmentError
 
 SECRET = b"a-shared-token-secret-of-32-bytes!"
 

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.problems import Problem
-from orchestrator.protocol.fields import MAX_DEPTH, MAX_LENGTH, Selection, parse_fields, project
+from orchestrator.frontend.problems import Problem
+from orchestrator.frontend.protocol.fields import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    Selection,
+    parse_fields,
+    project,
+)
 from orchestrator.schema import Field, body, integer, obj, objects, text, texts
 
 SCHEMA = body(

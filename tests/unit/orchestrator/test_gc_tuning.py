@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator import gc_tuning
+from orchestrator.ops import gc_tuning
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""orchestrator.metrics: the name vocabulary, one pipeline per request, sinks that never raise."""
+"""Metrics: the name vocabulary, one pipeline per request, sinks that never raise."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from actors.plan import Step, StepRecord, StepState
 from orchestrator.config import load_settings
-from orchestrator.metrics import (
+from orchestrator.ops.metrics import (
     BackendGauges,
     CapturingSink,
     GaugeReporter,
@@ -99,7 +99,7 @@ def closed_udp_port() -> int:
 
 
 def test_catalogue_holds_exactly_the_design_names():
-    """Every name follows the documented table (orchestrator/metrics.py), with its type."""
+    """Every name follows the documented table (orchestrator/ops/metrics.py), with its type."""
     catalogue = MetricNames("fd", ENDPOINTS, ("catalog",)).catalogue()
     assert catalogue == {
         "fd.frontend.inflight": G,
@@ -378,7 +378,7 @@ def test_socket_errors_are_counted_not_raised(udp_receiver, caplog):
     sink = StatsdSink.connect(*udp_receiver.getsockname(), max_udp_bytes=1_000_000)
     assert isinstance(sink, StatsdSink)
     huge = [Stat(C, f"fd.backend.b{i:05d}.success", 1) for i in range(4_000)]
-    with caplog.at_level(logging.WARNING, logger="orchestrator.metrics"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.ops.metrics"):
         sink.send(huge)
         sink.flush()
         sink.send(huge)
@@ -468,7 +468,7 @@ def test_unresolvable_host_gives_a_null_sink_and_a_warning(caplog):
     def resolver(*_args: object) -> list[tuple[object, ...]]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    with caplog.at_level(logging.WARNING, logger="orchestrator.metrics"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.ops.metrics"):
         sink = StatsdSink.connect("nowhere.invalid", 8125, resolve=resolver)
     assert isinstance(sink, NullSink)
     assert "metrics are off" in caplog.text
@@ -578,7 +578,7 @@ def test_a_failing_read_or_observer_never_escapes(metrics, caplog):
         raise RuntimeError("boom")
 
     reporter = GaugeReporter(metrics, broken, 1.0)
-    with caplog.at_level(logging.ERROR, logger="orchestrator.metrics"):
+    with caplog.at_level(logging.ERROR, logger="orchestrator.ops.metrics"):
         reporter.report_once()
         reporter.report_once()
     assert reporter.errors == 2

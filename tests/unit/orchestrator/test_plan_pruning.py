@@ -15,8 +15,8 @@ from actors.plan import PRUNED_CACHE_SIZE, Fallback, Plan, PlanRun, RunStatus, S
 from backends.simulated import SimulatedBackends
 from backends.transport import BackendRequest, get
 from orchestrator.apis import FAMILIES
+from orchestrator.frontend.protocol.fields import Selection, parse_fields, project
 from orchestrator.plans import Endpoint
-from orchestrator.protocol.fields import Selection, parse_fields, project
 from orchestrator.schema import Field
 
 

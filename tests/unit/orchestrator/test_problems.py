@@ -1,4 +1,4 @@
-"""orchestrator.problems: RFC 9457 bodies with stable codes, headers and no leaks."""
+"""orchestrator.frontend.problems: RFC 9457 bodies with stable codes, headers and no leaks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator import problems
-from orchestrator.problems import CODES, CONTENT_TYPE, Problem
+from orchestrator.frontend import problems
+from orchestrator.frontend.problems import CODES, CONTENT_TYPE, Problem
 
 # One factory call per code: the registry lists nothing a device can never receive.
 EXAMPLES = {

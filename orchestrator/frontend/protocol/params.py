@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from orchestrator import problems
+from orchestrator.frontend import problems
+from orchestrator.frontend.protocol.fields import Selection, parse_fields
 from orchestrator.plans import Endpoint, Param, Source
-from orchestrator.protocol.fields import Selection, parse_fields
 
 _INT = re.compile(r"-?[0-9]{1,10}")
 _TRUE = frozenset({"true", "1"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator import problems
+from orchestrator.frontend import problems
 
 MAX_DEPTH = 32
 

@@ -33,13 +33,16 @@ from actors.call_cache import SharedCalls
 from actors.messages import Call, Outcome, Reply
 from actors.plan import RunResult, RunStatus, StepRecord
 from actors.supervisor import execute_plan
-from backends.httpserver import abandon_body
-from orchestrator import problems
-from orchestrator.access_log import FIELDS_ATTR, AccessLog, access_entry, backend_calls
-from orchestrator.admin import AdminHandler, AdminRequest, EndpointWindows
-from orchestrator.admission import Admission
-from orchestrator.auth import Claims, InvalidTokenError, TokenSigner, bearer_token, secret_equals
-from orchestrator.catalog import (
+from orchestrator.frontend import problems
+from orchestrator.frontend.admission import Admission
+from orchestrator.frontend.auth import (
+    Claims,
+    InvalidTokenError,
+    TokenSigner,
+    bearer_token,
+    secret_equals,
+)
+from orchestrator.frontend.catalog import (
     CATALOG_PATH,
     DOCS_PATH,
     OPENAPI_PATH,
@@ -47,11 +50,10 @@ from orchestrator.catalog import (
     catalog_document,
     openapi_document,
 )
-from orchestrator.docs_page import CONTENT_SECURITY_POLICY, render
-from orchestrator.enrichment import ENVIRON_KEY, SHARED_STEPS, Enricher, EnrichmentError
-from orchestrator.metrics import MetricNames, Metrics, NullSink, RequestMetrics
-from orchestrator.plans import Auth, Endpoint, EndpointRegistry
-from orchestrator.protocol.batch import (
+from orchestrator.frontend.docs_page import CONTENT_SECURITY_POLICY, render
+from orchestrator.frontend.enrichment import ENVIRON_KEY, SHARED_STEPS, Enricher, EnrichmentError
+from orchestrator.frontend.httpserver import abandon_body
+from orchestrator.frontend.protocol.batch import (
     BATCH_PATH,
     MAX_CALLS,
     BatchCall,
@@ -60,9 +62,13 @@ from orchestrator.protocol.batch import (
     failure,
     parse_batch,
 )
-from orchestrator.protocol.fields import Selection, project
-from orchestrator.protocol.json_body import parse_object
-from orchestrator.protocol.params import parse_params, selection
+from orchestrator.frontend.protocol.fields import Selection, project
+from orchestrator.frontend.protocol.json_body import parse_object
+from orchestrator.frontend.protocol.params import parse_params, selection
+from orchestrator.ops.access_log import FIELDS_ATTR, AccessLog, access_entry, backend_calls
+from orchestrator.ops.admin import AdminHandler, AdminRequest, EndpointWindows
+from orchestrator.ops.metrics import MetricNames, Metrics, NullSink, RequestMetrics
+from orchestrator.plans import Auth, Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""backends.httpserver: the strict, bounded request-header parser behind every server."""
+"""The HTTP server module: the strict, bounded request-header parser behind every server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from gevent.pywsgi import format_date_time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.httpserver import (
+from orchestrator.frontend.httpserver import (
     MAX_HEADER_BYTES,
     MAX_HEADER_FIELDS,
     MAX_HEADER_LINE_BYTES,

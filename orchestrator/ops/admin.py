@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from actors.stats import WindowStats
-from orchestrator import problems
-from orchestrator.access_log import AUDIT_LOGGER, FIELDS_ATTR
-from orchestrator.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
-from orchestrator.metrics import BackendGauges, EndpointLike, GaugeSnapshot
+from orchestrator.frontend import problems
+from orchestrator.frontend.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
+from orchestrator.ops.access_log import AUDIT_LOGGER, FIELDS_ATTR
+from orchestrator.ops.metrics import BackendGauges, EndpointLike, GaugeSnapshot
 
 __all__ = [
     "ADMIN_PREFIX",

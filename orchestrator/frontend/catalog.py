@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from orchestrator import problems
+from orchestrator.frontend import problems
+from orchestrator.frontend.protocol.batch import BATCH_PATH
+from orchestrator.frontend.protocol.fields import MAX_DEPTH, MAX_LENGTH
 from orchestrator.plans import Auth, Endpoint, EndpointRegistry, Param, Source
-from orchestrator.protocol.batch import BATCH_PATH
-from orchestrator.protocol.fields import MAX_DEPTH, MAX_LENGTH
 from orchestrator.schema import Field, Kind
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
 
-from orchestrator import problems
+from orchestrator.frontend import problems
 from orchestrator.schema import Field, Kind
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "Selection", "parse_fields", "project"]

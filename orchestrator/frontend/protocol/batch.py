@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from orchestrator import problems
+from orchestrator.frontend import problems
 
 __all__ = [
     "BATCH_PATH",

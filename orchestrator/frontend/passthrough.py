@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.enrichment import HEADER, SHARED_STEPS, Enricher
+from orchestrator.frontend.enrichment import HEADER, SHARED_STEPS, Enricher
 from orchestrator.plans import (
     BackendRequest,
     DeviceError,

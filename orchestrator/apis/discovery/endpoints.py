@@ -1,13 +1,13 @@
 """Discovery API (team discovery): the home page's rows, search, and a title's details.
 
-The home page, in its two versions, lives in ``orchestrator/apis/home.py``.
+The home page, in its two versions, lives in ``orchestrator/apis/discovery/home.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.apis.home import home_v1, home_v2
+from orchestrator.apis.discovery.home import home_v1, home_v2
 from orchestrator.apis.shaping import (
     CatalogField,
     Reader,

@@ -21,7 +21,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from backends.httpserver import NoDelayWSGIServer
+from orchestrator.frontend.httpserver import NoDelayWSGIServer
 from orchestrator.runtime import Frontdoor
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """Frontdoor's gunicorn worker class:
-``gunicorn -k orchestrator.gunicorn_worker.FrontdoorWorker orchestrator.wsgi:application``.
+``gunicorn -k orchestrator.frontend.gunicorn_worker.FrontdoorWorker orchestrator.wsgi:application``.
 
 gunicorn's ``gevent_pywsgi`` worker (gevent's pywsgi server, the one ``frontdoor serve``
-runs) with the request handler of ``frontdoor serve`` (``backends/httpserver.py``: the strict,
+runs) with the request handler of ``frontdoor serve``
+(``orchestrator/frontend/httpserver.py``: the strict,
 bounded header parser and a ``Date`` made once a second) and ``TCP_NODELAY`` on every
 accepted connection. Measured with ``benchmarks/scaling.py``: about 7% less CPU per request
 than ``-k gevent``, whose HTTP parser is gunicorn's own, in pure Python. gunicorn's access
@@ -19,7 +20,7 @@ from typing import Any
 
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
-from backends.httpserver import LeanWSGIHandler
+from orchestrator.frontend.httpserver import LeanWSGIHandler
 
 __all__ = ["FrontdoorHandler", "FrontdoorServer", "FrontdoorWorker"]
 
@@ -34,7 +35,7 @@ class FrontdoorHandler(PyWSGIHandler, LeanWSGIHandler):  # type: ignore[misc] # 
 
 
 class FrontdoorServer(PyWSGIServer):  # type: ignore[misc] # gunicorn ships no type hints
-    """pywsgi under gunicorn, with Nagle's algorithm off (see ``backends/httpserver.py``)."""
+    """pywsgi under gunicorn, with Nagle's algorithm off (``frontend/httpserver.py``)."""
 
     def handle(self, sock: socket.socket, address: Any) -> None:
         """Set TCP_NODELAY, then serve the connection."""
@@ -43,7 +44,7 @@ class FrontdoorServer(PyWSGIServer):  # type: ignore[misc] # gunicorn ships no t
 
 
 class FrontdoorWorker(GeventPyWSGIWorker):  # type: ignore[misc] # gunicorn ships no type hints
-    """``-k orchestrator.gunicorn_worker.FrontdoorWorker``: one per core."""
+    """``-k orchestrator.frontend.gunicorn_worker.FrontdoorWorker``: one per core."""
 
     server_class = FrontdoorServer
     wsgi_handler = FrontdoorHandler

@@ -7,7 +7,7 @@ Loggers (each line names its own in ``logger``):
   ``logging.slow_request_ms`` (0: every request).
 - ``frontdoor.events``: ``breaker_state``, ``shedding_started``/``shedding_stopped``,
   ``backend_restarted`` (``EventLog``).
-- ``frontdoor.audit``: ``admin_action`` lines (written by ``orchestrator.admin``).
+- ``frontdoor.audit``: ``admin_action`` lines (written by ``orchestrator.ops.admin``).
 
 What is never logged: tokens and the ``Authorization`` header (``JsonFormatter`` also
 scrubs bearer credentials, JWT-shaped strings and the configured secrets from every line,

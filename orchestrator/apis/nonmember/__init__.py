@@ -1,0 +1,1 @@
+"""The nonmember API package."""

@@ -1,0 +1,1 @@
+"""The playback API package."""

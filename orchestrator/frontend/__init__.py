@@ -1,0 +1,1 @@
+"""The device-facing side: the WSGI pipeline, its HTTP servers and the request protocol."""

@@ -1,0 +1,1 @@
+"""Operations: metrics, logs, the admin views and the garbage collector's tuning."""
