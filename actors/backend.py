@@ -29,7 +29,8 @@ import pykka
 from actors.breaker import CLOSED, CircuitBreaker, StateListener, Verdict
 from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
-from actors.messages import Call, Outcome, Reply
+from actors.messages import Call, Reply
+from actors.outcomes import Outcome
 from actors.retry import Retrier, RetryBudget, RetryPolicy
 from actors.runtime import GreenletActor
 from actors.stats import WindowStats
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 #: so only a probe whose result is really lost (not merely late in the mailbox) expires.
 PROBE_LEASE_GRACE_S = 1.0
 _MS_PER_S = 1000.0
-#: The window's name for a call the backend answered as a bad request (4xx but 408/429).
-_CLIENT_ERROR = "client_error"
 
 
 class UnknownMessageError(TypeError):
@@ -119,7 +118,7 @@ class BackendState:
         """Add to a named counter (outcomes, ``expired``, ``retries``, ``restarts``...)."""
         self.counts[name] = self.counts.get(name, 0) + amount
 
-    def record(self, outcome: str, latency_ms: float | None = None) -> None:
+    def record(self, outcome: Outcome, latency_ms: float | None = None) -> None:
         """Count one answered call's outcome, in the counters and the rolling window."""
         self.count(outcome)
         self.stats.record(outcome, latency_ms)
@@ -151,13 +150,13 @@ def submit(state: BackendState, ref: pykka.ActorRef[Any], call: Call, now: float
     call, which is what keeps the actor's mailbox bounded.
     """
     if not state.reserve():
-        state.record(Outcome.REJECTED.value)
+        state.record(Outcome.REJECTED)
         return state.failed_reply(call, Outcome.REJECTED, "bulkhead full", now)
     try:
         ref.tell(call)
     except pykka.ActorDeadError:
         state.release()
-        state.record(Outcome.REJECTED.value)
+        state.record(Outcome.REJECTED)
         return state.failed_reply(call, Outcome.REJECTED, "unavailable", now)
     return None
 
@@ -283,13 +282,15 @@ class BackendActor(GreenletActor):
             return
         del self._inflight[done.seq]
         call = held.call
-        name = done.outcome.value
-        if done.verdict is Verdict.NEUTRAL and done.outcome is Outcome.FAILURE:
-            # A bad request is the caller's failure, not the backend's: operators see it apart.
-            name = _CLIENT_ERROR
-        elif done.verdict is Verdict.NEUTRAL:
-            self.state.count("expired")  # a timeout never sent: as if it expired unstarted
-        self.state.record(name, (done.finished_at - held.started_at) * _MS_PER_S)
+        counted = done.outcome
+        if done.verdict is Verdict.NEUTRAL:
+            if counted is Outcome.FAILURE:
+                # A bad request is the caller's failure, not the backend's: operators see it
+                # apart (the reply still says FAILURE).
+                counted = Outcome.CLIENT_ERROR
+            else:
+                self.state.count("expired")  # a timeout never sent: as if it expired unstarted
+        self.state.record(counted, (done.finished_at - held.started_at) * _MS_PER_S)
         reply = Reply(
             call.call_id,
             self.name,
@@ -326,7 +327,7 @@ class BackendActor(GreenletActor):
         """Start another attempt of a failed call if the retry rules allow; True if started."""
         delay_s = self.state.retrier.delay_before_retry(
             retryable=done.retryable and held.call.request.idempotent,
-            breaker_closed=self._breaker.state == CLOSED,
+            breaker_closed=self._breaker.state is CLOSED,
             attempts=held.attempts,
             now=self._clock(),
             deadline=held.call.deadline,
@@ -403,7 +404,7 @@ class BackendActor(GreenletActor):
         _tell(call.reply_to, reply)
 
     def _reply_now(self, call: Call, outcome: Outcome, error: str) -> None:
-        self.state.record(outcome.value)
+        self.state.record(outcome)
         self._answer(call, self.state.failed_reply(call, outcome, error, self._clock()))
 
     def _fail_everything(self, outcome: Outcome, error: str) -> None:

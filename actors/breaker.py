@@ -1,6 +1,7 @@
 """Circuit breaker: Hystrix-style tripping over the ``circuitbreaker`` package's states.
 
-States are the package's (``closed``, ``open``, ``half_open``), with Hystrix's rules:
+States (``actors.outcomes.BreakerState``) are the package's (``closed``, ``open``,
+``half_open``), with Hystrix's rules:
 
 - closed: every call passes. After a failure, if the rolling window (``window_ms``, in
   buckets) holds at least ``request_volume`` calls of which at least ``error_percent`` %
@@ -35,14 +36,19 @@ from typing import Final
 
 import circuitbreaker
 
+from actors.outcomes import BreakerState
 from actors.rolling import DEFAULT_BUCKETS, RollingCounts
 from backends.specs import BreakerSettings
 
 log = logging.getLogger(__name__)
 
-CLOSED: Final[str] = circuitbreaker.STATE_CLOSED
-OPEN: Final[str] = circuitbreaker.STATE_OPEN
-HALF_OPEN: Final[str] = circuitbreaker.STATE_HALF_OPEN
+# The states (``actors.outcomes.BreakerState``) under short names, found by the package's own
+# words (a package that renamed one fails here, at import), and bound once: on Python 3.11
+# naming an enum member costs a class look-up (~70 ns), and ``acquire`` checks the state on
+# every call.
+CLOSED: Final = BreakerState(circuitbreaker.STATE_CLOSED)
+OPEN: Final = BreakerState(circuitbreaker.STATE_OPEN)
+HALF_OPEN: Final = BreakerState(circuitbreaker.STATE_HALF_OPEN)
 
 #: The ticket handed out while forced closed: its results are never recorded. Real tickets
 #: are epochs, which start at 0 and only grow.
@@ -52,16 +58,20 @@ _MS_PER_S = 1000.0
 _PERCENT = 100.0
 
 #: Told ``(old_state, new_state)`` after every change of the state callers see.
-StateListener = Callable[[str, str], None]
+StateListener = Callable[[BreakerState, BreakerState], None]
 
 
 class Verdict(enum.Enum):
-    """What one finished call says about the backend's health."""
+    """What one finished call says about the backend's health (never written anywhere).
 
-    SUCCESS = "success"
-    FAILURE = "failure"
+    Not a function of the call's ``Outcome``: a ``FAILURE`` that was a bad request, or a
+    ``TIMEOUT`` that was never sent, says nothing; the backend actor decides per error.
+    """
+
+    SUCCESS = enum.auto()
+    FAILURE = enum.auto()
     #: Neither (a bad request): not counted; a probe with this verdict just frees its slot.
-    NEUTRAL = "neutral"
+    NEUTRAL = enum.auto()
 
 
 class Override(enum.Enum):
@@ -115,7 +125,7 @@ class CircuitBreaker:
         self._clock = clock
         self._on_change = on_change
         self._window = RollingCounts(settings.window_ms / _MS_PER_S, clock, buckets)
-        self._state = CLOSED
+        self._state: BreakerState = CLOSED
         self._epoch = 0
         self._opened_at = 0.0
         self._probe_until: float | None = None
@@ -123,8 +133,8 @@ class CircuitBreaker:
         self._changed_at: float | None = None
 
     @property
-    def state(self) -> str:
-        """The state callers see now: ``CLOSED``, ``OPEN`` or ``HALF_OPEN``."""
+    def state(self) -> BreakerState:
+        """The state callers see now."""
         if self._forced is not None:
             return OPEN if self._forced is Override.FORCE_OPEN else CLOSED
         self._refresh()
@@ -149,10 +159,10 @@ class CircuitBreaker:
         """A ticket to call the backend now, or ``None``: refuse the call (short-circuit)."""
         if self._forced is not None:
             return FORCED_TICKET if self._forced is Override.FORCE_CLOSED else None
-        if self._state == CLOSED:  # the hot path: nothing expires while closed
+        if self._state is CLOSED:  # the hot path: nothing expires while closed
             return self._epoch
         self._refresh()
-        if self._state == HALF_OPEN and self._probe_until is None:
+        if self._state is HALF_OPEN and self._probe_until is None:
             self._probe_until = self._clock() + self._probe_lease_s
             return self._epoch
         return None
@@ -166,14 +176,14 @@ class CircuitBreaker:
 
     def release(self, ticket: int) -> None:
         """The call holding ``ticket`` never reached the backend: a probe frees its slot."""
-        if ticket == self._epoch and self._state == HALF_OPEN and self._forced is None:
+        if ticket == self._epoch and self._state is HALF_OPEN and self._forced is None:
             self._probe_until = None
 
     def record(self, ticket: int, verdict: Verdict) -> None:
         """Count the result of the call that held ``ticket``; may open or close the breaker."""
         if ticket != self._epoch or self._forced is not None:
             return  # issued under another state (or forced): says nothing about this one
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             if verdict is Verdict.SUCCESS:
                 self._window.add(1, 0)
             elif verdict is Verdict.FAILURE:
@@ -186,7 +196,7 @@ class CircuitBreaker:
                     self._open(self._clock())
             return
         self._refresh()
-        if ticket != self._epoch or self._state != HALF_OPEN:
+        if ticket != self._epoch or self._state is not HALF_OPEN:
             return  # the probe's lease expired before its result came back
         if verdict is Verdict.SUCCESS:
             self._window.clear()
@@ -219,11 +229,11 @@ class CircuitBreaker:
             return  # frozen while forced: clearing starts afresh anyway
         now = self._clock()
         while True:
-            if self._state == OPEN and now >= self._opened_at + self._open_s:
+            if self._state is OPEN and now >= self._opened_at + self._open_s:
                 self._probe_until = None
                 self._change(HALF_OPEN, self._opened_at + self._open_s)
             elif (
-                self._state == HALF_OPEN
+                self._state is HALF_OPEN
                 and self._probe_until is not None
                 and now >= self._probe_until
             ):
@@ -237,13 +247,13 @@ class CircuitBreaker:
         self._probe_until = None
         self._change(OPEN, at)
 
-    def _change(self, state: str, at: float) -> None:
+    def _change(self, state: BreakerState, at: float) -> None:
         before, self._state = self._state, state
         self._epoch += 1
         self._notify(before, state, at)
 
-    def _notify(self, before: str, after: str, at: float) -> None:
-        if before == after:
+    def _notify(self, before: BreakerState, after: BreakerState, at: float) -> None:
+        if before is after:
             return
         # Changes that time alone makes are dated when they happened, not when noticed.
         self._changed_at = at

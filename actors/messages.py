@@ -2,31 +2,19 @@
 
 Every message is a small frozen dataclass. Context variables do not cross a pykka
 mailbox, so the request id and the absolute deadline travel inside each message.
-Times are ``time.monotonic()`` seconds.
+Times are ``time.monotonic()`` seconds. A reply's ``Outcome`` (``actors.outcomes``) is
+exported here too, beside the messages that carry it.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from actors.outcomes import Outcome
 from backends.transport import BackendRequest
 
-
-class Outcome(enum.Enum):
-    """How one backend call ended. The values are the statsd leaf names."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    TIMEOUT = "timeout"
-    REJECTED = "rejected"
-    SHORT_CIRCUITED = "short_circuited"
-
-    @property
-    def ok(self) -> bool:
-        """Whether the call produced a value."""
-        return self is Outcome.SUCCESS
+__all__ = ["Call", "DeadlineExpired", "Outcome", "Reply", "ReplyTarget", "Stop"]
 
 
 class ReplyTarget(Protocol):
@@ -58,6 +46,7 @@ class Reply:
 
     call_id: int
     backend: str
+    #: One of ``actors.outcomes.CALLS``.
     outcome: Outcome
     value: Any = None
     error: str = ""

@@ -19,22 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["LATENCY_BOUNDS_MS", "OUTCOMES", "WindowStats"]
+from actors.outcomes import WINDOW_COLUMNS, Outcome
 
-#: Outcome name (the statsd leaf name where there is one) -> key in a snapshot.
-#: ``client_error`` is an endpoint's 4xx: a call that happened but is nobody's failure.
-#: ``fallback`` is not a call: it counts steps that fell back, so it is left out of ``calls``.
-OUTCOMES: Final = {
-    "success": "successes",
-    "failure": "failures",
-    "timeout": "timeouts",
-    "rejected": "rejections",
-    "short_circuited": "short_circuits",
-    "client_error": "client_errors",
-    "fallback": "fallbacks",
+__all__ = ["LATENCY_BOUNDS_MS", "WindowStats"]
+
+#: Outcome -> its counter's place in a slice (the columns are ``WINDOW_COLUMNS``).
+_COLUMN_INDEX: Final[dict[str, int]] = {
+    outcome: index for index, outcome in enumerate(WINDOW_COLUMNS)
 }
-_NOT_CALLS: Final = frozenset({"fallback"})
-_OUTCOME_INDEX: Final = {name: index for index, name in enumerate(OUTCOMES)}
 
 #: Upper bounds (ms) of the latency histogram; roughly 1.5x apart, so a percentile read
 #: from it is within one bucket (at most ~50%) of the truth, then capped by the real max.
@@ -52,7 +44,7 @@ class _Slice:
 
     def __init__(self) -> None:
         self.epoch = -1
-        self.counts = [0] * len(OUTCOMES)
+        self.counts = [0] * len(WINDOW_COLUMNS)
         self.histogram = [0] * len(LATENCY_BOUNDS_MS)
         self.max_ms = 0.0
 
@@ -82,13 +74,13 @@ class WindowStats:
         self._slices = tuple(_Slice() for _ in range(buckets))
 
     def record(self, outcome: str, latency_ms: float | None = None) -> None:
-        """Count one ``outcome``, with its latency if it has one.
+        """Count one ``outcome`` (an ``Outcome``, or its value), with its latency if it has one.
 
-        An unknown outcome is ignored rather than raised: this runs inside actor handlers,
-        where an exception would stop the actor. Negative or non-finite latencies are
-        ignored for the same reason (a clock step must not poison the histogram).
+        An outcome that is no column is ignored rather than raised: this runs inside actor
+        handlers, where an exception would stop the actor. Negative or non-finite latencies
+        are ignored for the same reason (a clock step must not poison the histogram).
         """
-        index = _OUTCOME_INDEX.get(outcome)
+        index = _COLUMN_INDEX.get(outcome)
         if index is None:
             return
         current = self._current()
@@ -98,13 +90,13 @@ class WindowStats:
             current.max_ms = max(current.max_ms, latency_ms)
 
     def snapshot(self) -> dict[str, Any]:
-        """Totals over the window: ``calls``, one count per outcome, and ``latency_ms``.
+        """Totals over the window: ``calls``, one count per column, and ``latency_ms``.
 
         ``latency_ms`` holds ``samples``, ``p50``, ``p99`` and ``max`` (None without samples).
         A percentile is the upper bound of the histogram bucket it falls in, capped at the
         largest latency seen: never lower than the truth, at most one bucket higher.
         """
-        counts = [0] * len(OUTCOMES)
+        counts = [0] * len(WINDOW_COLUMNS)
         histogram = [0] * len(LATENCY_BOUNDS_MS)
         max_ms = 0.0
         oldest = self._epoch(self._clock()) - len(self._slices) + 1
@@ -117,11 +109,12 @@ class WindowStats:
                 histogram[index] += count
             max_ms = max(max_ms, part.max_ms)
         result: dict[str, Any] = {"window_s": self.window_s}
-        result["calls"] = sum(
-            count for name, count in zip(OUTCOMES, counts, strict=True) if name not in _NOT_CALLS
-        )
-        for name, count in zip(OUTCOMES, counts, strict=True):
-            result[OUTCOMES[name]] = count
+        columns = zip(WINDOW_COLUMNS.items(), counts, strict=True)
+        result["calls"] = 0
+        for (outcome, key), count in columns:
+            result[key] = count
+            if outcome is not Outcome.FALLBACK:  # steps that fell back, not calls
+                result["calls"] += count
         samples = sum(histogram)
         result["latency_ms"] = {
             "samples": samples,

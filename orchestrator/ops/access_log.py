@@ -32,6 +32,7 @@ from typing import IO, Any, Final
 import gevent
 import orjson
 
+from actors.outcomes import BreakerState
 from actors.plan import StepRecord
 
 __all__ = [
@@ -334,7 +335,7 @@ class EventLog:
 
     def breaker_changed(self, backend: str, old: str, new: str) -> None:
         """A backend's breaker changed state (``ActorSystem(on_breaker_change=...)``)."""
-        level = logging.WARNING if new != "closed" else logging.INFO
+        level = logging.WARNING if new != BreakerState.CLOSED else logging.INFO
         self.emit("breaker_state", level, backend=backend, old=old, new=new)
 
     def backend_restarted(self, backend: str, restarts: int) -> None:

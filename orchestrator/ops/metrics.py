@@ -63,11 +63,11 @@ import gevent
 import gevent.event
 import statsd
 
+from actors.outcomes import CALLS, COUNTERS, TIMED, Outcome
 from actors.plan import StepRecord
 from orchestrator.config import StatsdSettings
 
 __all__ = [
-    "BACKEND_OUTCOMES",
     "DEFAULT_FLUSH_INTERVAL_S",
     "DEFAULT_MAX_UDP_BYTES",
     "NAME_PATTERN",
@@ -97,20 +97,10 @@ NAME_PATTERN: Final = re.compile(r"[a-z0-9_]+")
 # The same rule as orchestrator.config's statsd.prefix check: wire-format characters never.
 _PREFIX_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}")
 
-#: Backend counter leaves: ``actors.messages.Outcome`` values plus ``fallback``.
-BACKEND_OUTCOMES: Final = (
-    "success",
-    "failure",
-    "timeout",
-    "rejected",
-    "short_circuited",
-    "fallback",
-)
-# Outcomes of a step that reached a backend call; only these feed the latency timer, so
-# instant rejections and short-circuits do not make a failing backend look fast.
-_TIMED_OUTCOMES: Final = frozenset({"success", "failure", "timeout"})
-_STEP_OUTCOMES: Final = frozenset(BACKEND_OUTCOMES) - {"fallback"}
 _STATUS_CLASSES: Final = ("2xx", "4xx", "5xx")
+# Looked up once, for ``RequestMetrics.steps``: on Python 3.11 naming an enum member costs
+# a class look-up of ~70 ns.
+_FALLBACK: Final = Outcome.FALLBACK
 _SERVER_ERROR: Final = 500
 _CLIENT_ERROR: Final = 400
 
@@ -191,7 +181,8 @@ class EndpointNames:
 class BackendNames:
     """The names of one backend's stats."""
 
-    outcomes: Mapping[str, str]
+    #: Counter name by leaf (``actors.outcomes.COUNTERS``).
+    outcomes: Mapping[Outcome, str]
     latency: str
     inflight: str
     queued: str
@@ -234,7 +225,7 @@ class MetricNames:
         for backend in backends:
             base = f"{prefix}.backend.{_part(backend, 'backend')}"
             backend_names[backend] = BackendNames(
-                outcomes=MappingProxyType({o: f"{base}.{o}" for o in BACKEND_OUTCOMES}),
+                outcomes=MappingProxyType({o: f"{base}.{o}" for o in COUNTERS}),
                 latency=f"{base}.latency",
                 inflight=f"{base}.inflight",
                 queued=f"{base}.queued",
@@ -623,7 +614,7 @@ class RequestMetrics:
         if names is not None:
             self._add_endpoint(names, status, latency_ms, degraded=degraded)
 
-    def backend_call(self, backend: str, outcome: str, latency_ms: float | None = None) -> None:
+    def backend_call(self, backend: str, outcome: Outcome, latency_ms: float | None = None) -> None:
         """One step's outcome on ``backend``; ``latency_ms`` for a call that ran."""
         names = self._metrics.names.backends.get(backend)
         name = None if names is None else names.outcomes.get(outcome)
@@ -637,14 +628,15 @@ class RequestMetrics:
     def steps(self, records: Iterable[StepRecord]) -> None:
         """Every step of the run: its outcome, its call's latency, and a fallback if used.
 
-        Steps that made no call (``skipped``, unfinished) have no outcome counter. The
-        latency is ``finished_at - started_at`` of steps whose call ran (``attempts > 0``).
+        Steps that made no call (``skipped``, ``preset``, unfinished...) have no outcome
+        counter (``actors.outcomes.CALLS``). The latency is ``finished_at - started_at`` of
+        steps whose call ran (``attempts > 0``).
         """
         for record in records:
-            if record.outcome in _STEP_OUTCOMES:
+            if record.outcome in CALLS:
                 self.backend_call(record.step.backend, record.outcome, _call_latency_ms(record))
             if record.degraded:
-                self.backend_call(record.step.backend, "fallback")
+                self.backend_call(record.step.backend, _FALLBACK)
 
     def finish(self, status: int, latency_ms: float, *, degraded: bool = False) -> None:
         """Add the endpoint's stats and send everything in one pipeline; later calls no-op."""
@@ -680,10 +672,11 @@ class RequestMetrics:
 
 
 def _call_latency_ms(record: StepRecord) -> float | None:
-    """How long the step's call ran, if it ran: rejections, short-circuits and deadline
-    expiries never started one (``attempts == 0``), and their zero would flatter p50."""
+    """How long the step's call ran, if it ran: rejections and short-circuits never reach
+    the backend (``actors.outcomes.TIMED``), deadline expiries never started a call
+    (``attempts == 0``), and their zero would flatter p50."""
     if (
-        record.outcome in _TIMED_OUTCOMES
+        record.outcome in TIMED
         and record.attempts > 0
         and record.started_at > 0
         and record.finished_at >= record.started_at

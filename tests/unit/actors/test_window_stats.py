@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.stats import LATENCY_BOUNDS_MS, OUTCOMES, WindowStats
+from actors.outcomes import WINDOW_COLUMNS
+from actors.stats import LATENCY_BOUNDS_MS, WindowStats
 
 
 class FakeClock:
@@ -25,7 +26,7 @@ def test_empty_window_reports_zeros_and_no_latency():
     """A fresh window has no calls and no percentiles."""
     snap = WindowStats(clock=FakeClock()).snapshot()
     assert snap["calls"] == 0
-    assert all(snap[key] == 0 for key in OUTCOMES.values())
+    assert all(snap[key] == 0 for key in WINDOW_COLUMNS.values())
     assert snap["latency_ms"] == {"samples": 0, "p50": None, "p99": None, "max": None}
     assert snap["window_s"] == 10.0
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from actors.outcomes import BreakerState
 from actors.stats import WindowStats
 from orchestrator.frontend import problems
 from orchestrator.frontend.auth import TokenSigner
 from orchestrator.ops.admin import (
+    BREAKER_STATES,
     AdminHandler,
     AdminRequest,
     BackendView,
@@ -290,6 +292,11 @@ def test_running_releases_on_error(windows):
 def test_endpoint_outcome(status, outcome):
     """Statuses map to window outcomes."""
     assert endpoint_outcome(status) == outcome
+
+
+def test_breaker_states_are_the_breakers_own():
+    """What a view may say is ``BreakerState``, in the package's words."""
+    assert BREAKER_STATES == tuple(BreakerState) == ("closed", "open", "half_open")
 
 
 def test_gauge_snapshot_from_views(system):
