@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import weakref
-from typing import Protocol
 
 import pykka
 
 from actors.messages import Call, Reply, ReplyTarget
+from actors.supervisor import BackendDirectory
 
 __all__ = ["SHAREABLE_METHODS", "SharedCalls"]
 
@@ -32,18 +32,10 @@ SHAREABLE_METHODS = frozenset({"GET", "HEAD"})
 _Key = tuple[str, str]
 
 
-class Directory(Protocol):
-    """Admits calls to the live actors of backends (the actor system)."""
-
-    def submit(self, call: Call) -> Reply | None:
-        """Tell ``call`` to its backend (``None``: a reply will come), or reject it now."""
-        ...
-
-
 class SharedCalls:
     """One scope's directory: the actor system's, with identical reads made once."""
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: BackendDirectory) -> None:
         self._directory = directory
         self._entries: dict[_Key, _Entry] = {}
         #: Calls passed on to the backends, and calls answered with another call's reply.

@@ -32,7 +32,9 @@ ANSWER_GRACE_S = 0.25
 
 
 class BackendDirectory(Protocol):
-    """Admits calls to the live actors of backends (the actor system)."""
+    """Admits calls to the live actors of backends: the actor system, or a scope's
+    ``SharedCalls`` in front of it. The one ``submit`` contract: the app's backends and
+    ``SharedCalls`` take their directory as this."""
 
     def submit(self, call: Call) -> Reply | None:
         """Tell ``call`` to its backend's actor (``None``: a reply will come), or return

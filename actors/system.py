@@ -22,8 +22,10 @@ import pykka
 
 from actors.backend import BackendActor, BackendCaller, BackendState, submit
 from actors.breaker import OPEN, Override
+from actors.call_cache import SharedCalls
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
+from actors.outcomes import BreakerForce
 from actors.plan import Plan, RunResult, StepRecord
 from actors.supervisor import execute_plan
 from backends.specs import BackendSpec
@@ -42,11 +44,11 @@ RestartListener = Callable[[str, int], None]
 
 #: An operator's breaker action (``orchestrator.ops.admin``) -> the override it sets.
 FORCE_ACTIONS: dict[str, Override | None] = {
-    "open": Override.FORCE_OPEN,
-    "closed": Override.FORCE_CLOSED,
-    "clear": None,
+    BreakerForce.OPEN: Override.FORCE_OPEN,
+    BreakerForce.CLOSED: Override.FORCE_CLOSED,
+    BreakerForce.CLEAR: None,
 }
-_OVERRIDE_NAMES = {Override.FORCE_OPEN: "open", Override.FORCE_CLOSED: "closed"}
+_OVERRIDE_NAMES = {override: action for action, override in FORCE_ACTIONS.items() if override}
 
 
 class ActorSystemError(RuntimeError):
@@ -197,7 +199,7 @@ class ActorSystem:
         for record in records:
             state = self.states.get(record.step.backend) if record.degraded else None
             if state is not None:
-                state.stats.record("fallback")
+                state.stats.record(Outcome.FALLBACK)
 
     def backend_views(self) -> list[BackendView]:
         """One live view per backend, for operators (``orchestrator.ops.admin.BackendViews``)."""
@@ -211,18 +213,24 @@ class ActorSystem:
         member_id: str | None,
         deadline: float,
         request_id: str,
+        presets: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        """Run one request's plan in a fresh supervisor; returns by the deadline."""
+        """Run one request's plan in a fresh supervisor; returns by the deadline.
+
+        The path the app runs a device's plan on (``execute_plan``, its calls through a
+        ``SharedCalls`` in front of this system: identical reads made once), on this
+        system's clock; ``ActorSystemError`` when the system is not running."""
         if not self._running:
             raise ActorSystemError("actor system is not running")
         return execute_plan(
             plan,
-            directory=self,
+            directory=SharedCalls(self),
             params=params,
             member_id=member_id,
             deadline=deadline,
             request_id=request_id,
             clock=self._clock,
+            presets=presets,
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:

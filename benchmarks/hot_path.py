@@ -6,8 +6,8 @@ where a request's CPU goes; ``benchmarks/peers.py`` measures whole requests.
 
 - header parsing: pywsgi's default (``http.client.parse_headers``, the ``email`` package)
   against ``orchestrator.frontend.httpserver.RequestHeaders``, for a device request's six headers;
-- response encoding: ``json.dumps`` against orjson (``orchestrator.frontend.app.encode_json``) for
-  a play response and a 20 x 40 home page;
+- response encoding: ``json.dumps`` against orjson (``orchestrator.frontend.respond.encode_json``)
+  for a play response and a 20 x 40 home page;
 - backend reply decoding: ``backends.client``'s strict decoder (unique keys, finite
   numbers, no lone surrogates) for the play and home replies of benchmarks/peers;
 - token verification: a first sight (HMAC, base64, JSON) against a remembered token;
@@ -37,9 +37,9 @@ from gevent.pywsgi import headers_factory  # noqa: E402
 
 from actors.runtime import GreenletActor  # noqa: E402
 from backends.client import _decode_json  # noqa: E402
-from orchestrator.frontend.app import encode_json  # noqa: E402
 from orchestrator.frontend.auth import TokenSigner  # noqa: E402
 from orchestrator.frontend.httpserver import RequestHeaders  # noqa: E402
+from orchestrator.frontend.respond import encode_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 HEADERS = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from actors.messages import Call, Reply
 from actors.plan import StepRecord
-from orchestrator.frontend.app import AppOptions, FrontdoorApp, _request_id
+from orchestrator.frontend.app import AppOptions, FrontdoorApp
 from orchestrator.frontend.auth import TokenSigner
 from orchestrator.ops.access_log import FIELDS_ATTR, JsonFormatter
 from orchestrator.ops.admin import AdminHandler, BackendView, EndpointWindows
@@ -103,21 +102,22 @@ def test_an_unexpected_error_is_logged_once_with_its_request_id(app, caplog):
     assert lines.count("Traceback") == 1
 
 
-def test_generated_request_ids_are_unique_and_differ_in_a_forked_child():
-    """Made ids are 32 hex digits, never repeat, and a forked worker does not replay its
-    parent's sequence (gunicorn --preload forks after the app is built)."""
-    made = {_request_id(None) for _ in range(10_000)}
-    assert len(made) == 10_000
-    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in made)
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through the pipe and exits
-        os.write(writer, _request_id(None).encode())
-        os._exit(0)
-    os.close(writer)
-    parent_next = _request_id(None)
-    child_id = os.read(reader, 64).decode()
-    os.close(reader)
-    os.waitpid(child, 0)
-    assert len(child_id) == 32
-    assert child_id != parent_next
+def test_while_shedding_only_the_apps_own_endpoints_are_answered(app):
+    """Documents, health and admin routes come before admission; everything else sheds."""
+    for _ in range(app.admission.max_inflight):
+        assert app.admission.try_enter()
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert call(app, "/healthz")[0] == 200
+    assert call(app, "/_admin/endpoints", **auth)[0] == 200
+    assert call(app, "/v1/catalog")[0] == 200
+    for path in ("/v1/anything", "/v1/batch"):
+        status, body = call(app, path)
+        assert (status, body["code"]) == (503, "overloaded"), path
+    assert app.admission.shed == 2
+
+
+def test_a_draining_app_is_not_ready(app):
+    assert call(app, "/readyz") == (200, {"ready": True, "draining": False})
+    app.draining = True
+    assert call(app, "/readyz") == (503, {"ready": False, "draining": True})
+    assert app.draining

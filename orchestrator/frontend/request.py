@@ -1,0 +1,97 @@
+"""What the pipeline's stages share: one request while it is handled, and its scope.
+
+A ``Request`` is made when the request arrives (``arrive``) and filled in as it goes:
+routing sets ``endpoint``, authentication ``member_id``, the plan stage ``records`` and
+``degraded``; the response stage reads it to observe the request. A ``Scope`` is what the
+calls of one HTTP request share (one call, or every call of a batch): its Authorization,
+deadline, shared backend reads and the edge's enrichment. Also here: the WSGI types, the
+request id, and the pipeline's logger.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from actors.call_cache import SharedCalls
+from actors.plan import StepRecord
+from orchestrator.frontend.auth import Claims
+from orchestrator.ops.metrics import RequestMetrics
+from orchestrator.plans import Endpoint
+
+__all__ = ["LOGGER", "Environ", "Request", "Scope", "StartResponse", "arrive", "request_id"]
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Environ = Mapping[str, Any]
+
+#: The logger of every stage: operators' filters and alerts know it by this name.
+LOGGER: Final = "orchestrator.frontend.app"
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@dataclass(slots=True)
+class Request:
+    """What the app knows about one request while handling it."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    endpoint: Endpoint | None = None
+    member_id: str | None = None
+    degraded: tuple[str, ...] = ()
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    environ: Environ = field(default_factory=dict)
+    #: The HTTP request's metrics (a batch's calls share their batch's).
+    metrics: RequestMetrics | None = None
+    records: tuple[StepRecord, ...] = ()
+    backend_calls: int = 0
+
+
+@dataclass(slots=True)
+class Scope:
+    """What the calls of one HTTP request share: a single call, or every call of a batch."""
+
+    authorization: str | None
+    #: No call of the scope runs past this (absolute, ``clock`` seconds).
+    deadline: float
+    calls: SharedCalls
+    trace: bool
+    #: The Authorization is verified at most once per scope (a batch's calls share it).
+    verified: bool = False
+    claims: Claims | None = None
+    #: From a verified enrichment: the member the edge authenticated, and the results of
+    #: the shared steps it already called.
+    enriched_member: str | None = None
+    presets: Mapping[str, Any] | None = None
+
+
+def arrive(environ: Environ, started: float, metrics: RequestMetrics) -> Request:
+    """The request ``environ`` describes, arrived at ``started``."""
+    return Request(
+        request_id(environ.get("HTTP_X_REQUEST_ID")),
+        environ.get("REQUEST_METHOD", "GET"),
+        environ.get("PATH_INFO", "/") or "/",
+        started,
+        environ=environ,
+        metrics=metrics,
+    )
+
+
+def request_id(header: str | None) -> str:
+    """Accept a well-formed device request id; otherwise make one (128 random bits)."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return f"{_IDS.getrandbits(128):032x}"
+
+
+#: Request ids need to be unique, not secret: a generator seeded from the OS once per
+#: process costs ~0.3 µs an id, where os.urandom is a system call each (~5 µs).
+_IDS = random.Random(os.urandom(32))  # noqa: S311 - correlation ids, not secrets
+# A forked worker (gunicorn --preload) must not repeat its parent's, or a sibling's, ids.
+os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))

@@ -1,0 +1,106 @@
+"""Observing finished requests: metrics, endpoint windows and access lines, never failing."""
+
+from __future__ import annotations
+
+import logging
+
+from stage_kit import endpoint, metrics, observed, request
+
+from actors.outcomes import Outcome
+from actors.plan import StepRecord
+from orchestrator.frontend.observe import trace
+from orchestrator.ops.access_log import FIELDS_ATTR
+from orchestrator.ops.metrics import CapturingSink
+
+
+def _access_lines(caplog) -> list[dict]:
+    return [
+        getattr(record, FIELDS_ATTR)
+        for record in caplog.records
+        if record.name == "frontdoor.access"
+    ]
+
+
+def test_a_finished_request_counts_in_metrics_its_window_and_the_access_log(caplog):
+    caplog.set_level(logging.INFO)
+    thing = endpoint()
+    _, observer = observed(thing)
+    sink = CapturingSink()
+    done = request(endpoint=thing, metrics=metrics(thing, sink=sink).request())
+    done.degraded, done.backend_calls = ("ratings",), 2
+    observer.finished(done, 200)
+    assert sink.counters() == {
+        "frontdoor.endpoint.things.thing.status.2xx": 1,
+        "frontdoor.endpoint.things.thing.degraded": 1,
+    }
+    (view,) = observer.windows.views()
+    assert (view["window"]["calls"], view["window"]["fallbacks"]) == (1, 1)
+    (line,) = _access_lines(caplog)
+    assert (line["endpoint"], line["team"], line["degraded"], line["backend_calls"]) == (
+        "things.thing",
+        "core",
+        ["ratings"],
+        2,
+    )
+
+
+def test_quiet_paths_and_requests_without_metrics_are_not_observed(caplog):
+    caplog.set_level(logging.INFO)
+    _, observer = observed()
+    observer.finished(request(path="/q", metrics=metrics().request()), 200)
+    observer.finished(request(), 200)
+    assert _access_lines(caplog) == []
+
+
+def test_a_failure_to_record_is_logged_and_not_raised(caplog):
+    class BrokenLog:
+        def write(self, *_args: object) -> None:
+            raise OSError("disk full")
+
+    caplog.set_level(logging.INFO)
+    _, observer = observed()
+    observer.access_log = BrokenLog()
+    observer.finished(request(metrics=metrics().request()), 200)
+    (error,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.getMessage() == "request rid-1: recording metrics or access log failed"
+
+
+def test_a_batch_call_joins_its_batchs_pipeline():
+    """Its endpoint's stats go into the batch's metrics and window; its backend calls add up."""
+    thing = endpoint()
+    _, observer = observed(thing)
+    sink = CapturingSink()
+    batch = request(path="/v1/batch", metrics=metrics(thing, sink=sink).request())
+    call = request(endpoint=thing, backend_calls=3)
+    observer.call_finished(batch, call, 404)
+    observer.call_finished(batch, request(backend_calls=1), 404)  # unrouted: calls only
+    assert batch.backend_calls == 4
+    batch.metrics.finish(200, 1.0)
+    assert sink.counters() == {"frontdoor.endpoint.things.thing.status.4xx": 1}
+    (view,) = observer.windows.views()
+    assert view["window"]["calls"] == 1
+
+
+def test_a_trace_tells_each_steps_story_in_ms_since_arrival():
+    (step,) = endpoint().plan.steps
+    record = StepRecord(step, outcome=Outcome.SUCCESS, sent_at=100.001, started_at=100.002)
+    record.finished_at, record.attempts, record.budget_left_ms = 100.0105, 1, 489.94
+    unsent = StepRecord(step)
+    first, second = trace(100.0, (record, unsent))
+    assert first == {
+        "step": "thing",
+        "backend": "things",
+        "outcome": "success",
+        "error": "",
+        "queued_ms": 1.0,
+        "started_ms": 2.0,
+        "finished_ms": 10.5,
+        "attempts": 1,
+        "budget_left_ms": 489.9,
+        "degraded": False,
+    }
+    assert (second["outcome"], second["queued_ms"], second["finished_ms"]) == (
+        "unfinished",
+        None,
+        None,
+    )
