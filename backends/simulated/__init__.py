@@ -10,22 +10,30 @@ Used by the demo, end-to-end tests and load tests::
     ...
     backends.stop()
 
+Public: ``__all__``; the other modules are implementation. A new service is a handler in the
+family's module (``nonmember.py``, ``discovery.py``, ``playback.py``), a line of the table in
+``services.py`` and its name in ``reference.SERVICES``.
 Nothing here imports ``orchestrator`` or ``actors``.
 """
 
 from __future__ import annotations
 
-from backends.simulated.app import SimulatedApp
-from backends.simulated.data import World
-from backends.simulated.faults import (
-    HEALTHY,
-    LATENCY_PROFILES,
-    Fault,
-    FaultError,
-    LatencyModel,
-)
-from backends.simulated.reference import DEFAULT_SEED, SERVICES
-from backends.simulated.server import SimulatedBackends
+from typing import TYPE_CHECKING
+
+from backends._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from backends.simulated.app import SimulatedApp
+    from backends.simulated.data import World
+    from backends.simulated.faults import (
+        HEALTHY,
+        LATENCY_PROFILES,
+        Fault,
+        FaultError,
+        LatencyModel,
+    )
+    from backends.simulated.reference import DEFAULT_SEED, SERVICES
+    from backends.simulated.server import SimulatedBackends
 
 __all__ = [
     "DEFAULT_SEED",
@@ -39,3 +47,17 @@ __all__ = [
     "SimulatedBackends",
     "World",
 ]
+
+# Lazy (PEP 562): importing the package imports no submodule, so not gevent's server before
+# the process is patched.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "app": ("SimulatedApp",),
+            "data": ("World",),
+            "faults": ("HEALTHY", "LATENCY_PROFILES", "Fault", "FaultError", "LatencyModel"),
+            "reference": ("DEFAULT_SEED", "SERVICES"),
+            "server": ("SimulatedBackends",),
+        },
+    )
