@@ -156,7 +156,7 @@ def _plain(value: object) -> str:
         value = value.value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
+    if isinstance(value, str | tuple):
         return json.dumps(value)
     return str(value)
 
@@ -166,7 +166,7 @@ def _routes(settings: Any, _args: argparse.Namespace) -> int:
     from orchestrator.runtime import endpoints_for
 
     _out(f"{'METHOD':6} {'PATH':36} {'AUTH':7} {'TEAM':10} {'DEADLINE':>8}  SUMMARY")
-    for endpoint in endpoints_for(settings.server.topology):
+    for endpoint in endpoints_for(settings.server):
         summary = endpoint.summary
         if endpoint.deprecated is not None:
             successor = f", use {endpoint.successor}" if endpoint.successor else ""
@@ -183,16 +183,33 @@ def _routes(settings: Any, _args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Any, _args: argparse.Namespace) -> int:
-    for warning in settings.warnings:
+    from orchestrator.config import ConfigError
+    from orchestrator.packages import Served, check_backends
+    from orchestrator.runtime import layer_specs
+
+    warnings = list(settings.warnings)
+    try:
+        # The packages load and every backend their endpoints call is configured.
+        served = Served.configured(settings.server)
+        endpoints = served.endpoints()
+        layer = layer_specs(settings, served.passed_through())
+        warnings += check_backends(settings, endpoints, (*settings.backend_specs(), *layer))
+    except ConfigError as exc:
+        print(f"frontdoor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    for warning in warnings:
         _out(f"warning: {warning}")
-    _out("configuration OK")
+    packages = ", ".join(p.name for p in served.own) + "".join(
+        f", {p.name} (passed through)" for p in served.passed
+    )
+    _out(f"configuration OK: {len(endpoints)} endpoints from {packages}")
     return 0
 
 
 def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
-    from orchestrator.config import DEMO_TOKEN_SECRET
+    from orchestrator.config import DEMO_TOKEN_SECRET, ConfigError
     from orchestrator.frontend.server import HttpServer
     from orchestrator.ops import gc_tuning
     from orchestrator.ops.access_log import FIELDS_ATTR, install_json_logging, log_greenlet_errors
@@ -219,7 +236,13 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
         backends_url = simulated.url
         specs = rebase_specs(specs, settings.backends.base_url, backends_url)
 
-    frontdoor = Frontdoor.build(settings, specs)
+    try:
+        frontdoor = Frontdoor.build(settings, specs)
+    except ConfigError as exc:
+        print(f"frontdoor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        if simulated is not None:
+            simulated.stop()
+        return 2
     gc_tuning.tune(settings.server.gc_young_threshold)
     host = args.host if args.host is not None else settings.server.host
     port = args.port if args.port is not None else settings.server.port

@@ -17,6 +17,15 @@ built-in per-backend tuning, which beats the built-in defaults of ``backends.spe
 same way ``backends.catalog.url`` and ``backends.catalog.transport`` beat ``backends.base_url``
 and ``backends.transport``.
 
+Backends. Any name is a backend: ``[backends.kids_catalog]`` with a ``url`` configures one
+(environment: ``FRONTDOOR_BACKENDS_KIDS_CATALOG_URL``). ``backends.base_url`` is where the
+simulated microservices live (``backends/simulated/``, one per name of its ``SERVICES``, each
+at ``/<name>``, with its own built-in timeout): with it set, those names need no table.
+
+API packages. ``server.apis`` names the packages a process serves and ``server.passthrough``
+those it passes on to ``server.playback_upstream``; ``server.topology`` is a named preset of
+both (``TOPOLOGY_PACKAGES``), used for whichever of the two is not set.
+
 Any mistake raises one ``ConfigError`` naming the key, the expectation, the offending value
 (never a secret's) and where it came from.
 """
@@ -26,18 +35,20 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import ipaddress
 import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
+from backends.simulated.reference import SERVICE_TIMEOUT_MS, SERVICES
 from backends.specs import (
     DEFAULT_TRANSPORT,
     TRANSPORT_NAMES,
@@ -47,11 +58,11 @@ from backends.specs import (
 )
 
 __all__ = [
-    "BACKEND_NAMES",
     "CONFIG_ENV_KEY",
     "DEMO_ADMIN_TOKEN",
     "DEMO_TOKEN_SECRET",
     "ENV_PREFIX",
+    "TOPOLOGY_PACKAGES",
     "AuthSettings",
     "BackendsSettings",
     "ConfigError",
@@ -69,24 +80,6 @@ __all__ = [
 ENV_PREFIX: Final = "FRONTDOOR_"
 #: The configuration file's path, when ``--config`` does not give one.
 CONFIG_ENV_KEY: Final = "FRONTDOOR_CONFIG"
-
-#: Every backend Frontdoor may call; request data can only pick among these, never a host.
-BACKEND_NAMES: Final = (
-    "plans",
-    "trial",
-    "accounts",
-    "billing",
-    "subscriber",
-    "recommendations",
-    "catalog",
-    "ratings",
-    "search",
-    "device",
-    "playback",
-    "bookmarks",
-    "licensing",
-    "history",
-)
 
 #: Public, well-known values: usable only while ``auth.demo`` is true, and always warned about.
 DEMO_TOKEN_SECRET: Final = "frontdoor-demo-token-secret-never-use-in-production"  # noqa: S105 - public by design
@@ -120,6 +113,14 @@ class MultipleConfigError(ConfigError):
         super().__init__(first.key, first.problem, first.source)
         self.errors = errors
 
+    @staticmethod
+    def raise_any(errors: list[ConfigError]) -> None:
+        """Raise nothing for no error, the error itself for one, all of them for more."""
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise MultipleConfigError(errors)
+
     def __str__(self) -> str:
         return f"{len(self.errors)} settings are wrong:" + "".join(
             f"\n  {error}" for error in self.errors
@@ -127,13 +128,27 @@ class MultipleConfigError(ConfigError):
 
 
 class Topology(enum.StrEnum):
-    """Which API families this process serves (docs/topologies.md)."""
+    """A named preset of the API packages this process serves (docs/topologies.md)."""
 
     ONE = "one"  # every family in one service
     DISCOVERY = "discovery"  # discovery and non-member, no playback
     PLAYBACK = "playback"  # playback alone
     # discovery and non-member; playback enriched, then passed to server.playback_upstream
     EDGE = "edge"
+
+
+_NONMEMBER: Final = "orchestrator.apis.nonmember"
+_DISCOVERY: Final = "orchestrator.apis.discovery"
+_PLAYBACK: Final = "orchestrator.apis.playback"
+
+#: Each topology as (the packages served here, the packages passed through to
+#: ``server.playback_upstream``): the defaults of ``server.apis`` and ``server.passthrough``.
+TOPOLOGY_PACKAGES: Final[Mapping[Topology, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    Topology.ONE: ((_NONMEMBER, _DISCOVERY, _PLAYBACK), ()),
+    Topology.DISCOVERY: ((_NONMEMBER, _DISCOVERY), ()),
+    Topology.PLAYBACK: ((_PLAYBACK,), ()),
+    Topology.EDGE: ((_NONMEMBER, _DISCOVERY), (_PLAYBACK,)),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +326,26 @@ class _TopologyKind(_Choice):
         return Topology(self.word(value))
 
 
+class _Modules(_Kind):
+    """Importable module names: a TOML array of strings, or comma-separated text."""
+
+    expected = "a list of module names (dotted Python identifiers)"
+    _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+    def from_toml(self, value: object) -> object:
+        if not isinstance(value, list):
+            raise _BadValueError
+        names = tuple(item.strip() if isinstance(item, str) else item for item in value)
+        if not all(isinstance(name, str) and self._NAME.fullmatch(name) for name in names):
+            raise _BadValueError
+        if len(set(names)) != len(names):
+            raise _BadValueError
+        return names
+
+    def from_text(self, text: str) -> object:
+        return self.from_toml([part for part in text.split(",") if part.strip()])
+
+
 class _Url(_Kind):
     def __init__(self, *, allow_empty: bool = False) -> None:
         self.allow_empty = allow_empty
@@ -437,10 +472,25 @@ _GENERAL: Final = (
         "families this process serves: one (all), discovery, playback, or edge",
     ),
     _Leaf(
+        "server.apis",
+        TOPOLOGY_PACKAGES[Topology.ONE][0],
+        _Modules(),
+        "API packages this process serves (modules exposing PACKAGE, an ApiPackage); "
+        "default: those of server.topology",
+    ),
+    _Leaf(
+        "server.passthrough",
+        (),
+        _Modules(),
+        "API packages passed through to server.playback_upstream after running their shared "
+        "steps here; default: those of server.topology",
+    ),
+    _Leaf(
         "server.playback_upstream",
         "",
         _Url(allow_empty=True),
-        "URL of the playback layer that the edge topology forwards playback requests to",
+        "URL of the layer serving the server.passthrough packages (the edge topology's "
+        "playback layer)",
     ),
     _Leaf(
         "auth.demo",
@@ -474,8 +524,9 @@ _GENERAL: Final = (
     _Leaf(
         "backends.base_url",
         _DEFAULT_BASE_URL,
-        _Url(),
-        "URL under which each backend lives as /<name> unless its url is set",
+        _Url(allow_empty=True),
+        "URL of the simulated microservices: each of their services lives there as /<name> "
+        "unless its url is set; empty: every backend needs its own url",
     ),
     _Leaf(
         "backends.transport",
@@ -518,25 +569,11 @@ _BACKEND_FIELDS: Final = (
     ("retry.budget_window_ms", _POSITIVE, "window of the retry budget, in ms"),
 )
 
-# Built-in tuning for the demo topology: what each service's p99 needs, with headroom.
-_BUILTIN_TIMEOUT_MS: Final[Mapping[str, int]] = {
-    "plans": 400,
-    "trial": 400,
-    "accounts": 800,
-    "billing": 800,
-    "subscriber": 300,
-    "recommendations": 600,
-    "catalog": 500,
-    "ratings": 300,
-    "search": 600,
-    "device": 300,
-    "playback": 500,
-    "bookmarks": 300,
-    "licensing": 800,
-    "history": 500,
-}
-
 _SPEC_DEFAULTS: Final = BackendSpec(name="defaults", base_url=_DEFAULT_BASE_URL)
+#: A backend's name: its table under ``[backends]``, its metric and log name.
+_BACKEND_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: Keys of ``[backends]`` that are not backends.
+_NOT_BACKENDS: Final = frozenset({"defaults", "base_url", "transport", "embedded"})
 
 
 def _spec_default(path: str) -> object:
@@ -546,51 +583,99 @@ def _spec_default(path: str) -> object:
     return value
 
 
-def _backend_leaves() -> tuple[_Leaf, ...]:
-    leaves = [
+def _is_backend(name: str) -> bool:
+    return name not in _NOT_BACKENDS and _BACKEND_NAME.fullmatch(name) is not None
+
+
+@functools.cache
+def _backend_leaves(name: str) -> Mapping[str, _Leaf]:
+    """Backend ``name``'s settings by path (``url``, ``breaker.open_ms``...)."""
+    simulated = name in SERVICE_TIMEOUT_MS
+    url_default = f"{_DEFAULT_BASE_URL}/{name}" if simulated else ""
+    url_help = "default: backends.base_url + /" + name if simulated else "required"
+    leaves = {
+        "url": _Leaf(
+            f"backends.{name}.url", url_default, _Url(), f"{name}: URL of the service ({url_help})"
+        ),
+        "transport": _Leaf(
+            f"backends.{name}.transport",
+            DEFAULT_TRANSPORT,
+            _TRANSPORT,
+            f"{name}: HTTP client library of its calls (default: backends.transport)",
+        ),
+    }
+    for path, kind, description in _BACKEND_FIELDS:
+        default = _spec_default(path)
+        if path == "timeout_ms" and simulated:
+            default = SERVICE_TIMEOUT_MS[name]
+        leaves[path] = _Leaf(f"backends.{name}.{path}", default, kind, f"{name}: {description}")
+    return leaves
+
+
+def _defaults_leaves() -> tuple[_Leaf, ...]:
+    return tuple(
         _Leaf(
-            f"backends.defaults.{path}",
-            _spec_default(path),
-            kind,
-            f"every backend: {description}",
+            f"backends.defaults.{path}", _spec_default(path), kind, f"every backend: {description}"
         )
         for path, kind, description in _BACKEND_FIELDS
-    ]
-    for name in BACKEND_NAMES:
-        leaves.append(
-            _Leaf(
-                f"backends.{name}.url",
-                f"{_DEFAULT_BASE_URL}/{name}",
-                _Url(),
-                f"{name}: URL of the service (default: backends.base_url + /{name})",
-            )
-        )
-        leaves.append(
-            _Leaf(
-                f"backends.{name}.transport",
-                DEFAULT_TRANSPORT,
-                _TRANSPORT,
-                f"{name}: HTTP client library of its calls (default: backends.transport)",
-            )
-        )
-        for path, kind, description in _BACKEND_FIELDS:
-            default = _BUILTIN_TIMEOUT_MS[name] if path == "timeout_ms" else _spec_default(path)
-            leaves.append(_Leaf(f"backends.{name}.{path}", default, kind, f"{name}: {description}"))
-    return tuple(leaves)
+    )
 
 
-_LEAVES: Final = _GENERAL + _backend_leaves()
+def _backend_env_leaf(key: str) -> _Leaf | None:
+    """The leaf of ``FRONTDOOR_BACKENDS_<NAME>_<PATH>`` for a backend of any name."""
+    rest = key.removeprefix(ENV_PREFIX + "BACKENDS_")
+    if rest == key:
+        return None
+    for path in _ENV_PATHS:
+        suffix = "_" + path.replace(".", "_").upper()
+        name = rest.removesuffix(suffix).lower()
+        if rest.endswith(suffix) and _is_backend(name):
+            return _backend_leaves(name)[path]
+    return None
+
+
+# Longest first: ``..._MAX_QUEUE`` is the path ``max_queue``, not a backend named ``..._max``.
+_ENV_PATHS: Final = sorted(
+    ("url", "transport", *(path for path, _kind, _description in _BACKEND_FIELDS)),
+    key=len,
+    reverse=True,
+)
+
+
+def _leaf(name: str) -> _Leaf | None:
+    """The setting called ``name``, including any backend's; None when there is none."""
+    leaf = _BY_NAME.get(name)
+    if leaf is None and name.startswith("backends."):
+        backend, _, path = name.removeprefix("backends.").partition(".")
+        if _is_backend(backend):
+            leaf = _backend_leaves(backend).get(path)
+    return leaf
+
+
+# Listed by ``describe_settings``: the simulated services' backends stand for every backend.
+_LEAVES: Final = (
+    _GENERAL
+    + _defaults_leaves()
+    + tuple(leaf for name in SERVICES for leaf in _backend_leaves(name).values())
+)
 _BY_NAME: Final = {leaf.name: leaf for leaf in _LEAVES}
 _BY_ENV_KEY: Final = {leaf.env_key: leaf for leaf in _LEAVES}
+
+
+def _known(name: str) -> _Leaf:
+    leaf = _leaf(name)
+    assert leaf is not None  # noqa: S101 - only names read through _leaf get here
+    return leaf
+
 
 # The TOML shape: nested tables whose leaves are settings; unknown keys are errors.
 _Tree: TypeAlias = dict[str, "_Tree | _Leaf"]
 
 
-def _build_tree() -> _Tree:
+def _build_tree(leaves: Iterable[_Leaf], prefix: str = "") -> _Tree:
     root: _Tree = {}
-    for leaf in _LEAVES:
-        *tables, key = leaf.name.split(".")
+    for leaf in leaves:
+        *tables, key = leaf.name.removeprefix(prefix).split(".")
         node = root
         for table in tables:
             child = node.setdefault(table, {})
@@ -600,7 +685,7 @@ def _build_tree() -> _Tree:
     return root
 
 
-_TREE: Final = _build_tree()
+_TREE: Final = _build_tree(_LEAVES)
 
 
 def describe_settings() -> list[SettingInfo]:
@@ -637,6 +722,9 @@ class ServerSettings:
     drain_s: float
     gc_young_threshold: int
     topology: Topology
+    #: The API packages served here, and those passed through to ``playback_upstream``.
+    apis: tuple[str, ...]
+    passthrough: tuple[str, ...]
     playback_upstream: str
 
 
@@ -663,13 +751,16 @@ class StatsdSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackendsSettings:
-    """The microservices Frontdoor calls (``[backends]``), one spec per known name."""
+    """The microservices Frontdoor calls (``[backends]``), one spec per configured name."""
 
     base_url: str
     #: The transport of every backend that does not name its own.
     transport: str
     embedded: bool
+    #: The simulated services' (when ``base_url`` is set), then the operator's other backends.
     specs: tuple[BackendSpec, ...]
+    #: The backends the operator configured by name (a table or a variable of their own).
+    configured: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def spec(self, name: str) -> BackendSpec:
         """The spec of backend ``name``; ``KeyError`` when it is not a known backend."""
@@ -700,7 +791,7 @@ class Settings:
     warnings: tuple[str, ...] = ()
 
     def backend_specs(self) -> tuple[BackendSpec, ...]:
-        """Every backend's spec, in ``BACKEND_NAMES`` order."""
+        """Every configured backend's spec (``BackendsSettings.specs``)."""
         return self.backends.specs
 
 
@@ -728,6 +819,8 @@ def _flatten(
     for key, value in table.items():
         name = prefix + key
         node = tree.get(key)
+        if node is None and prefix == "backends." and isinstance(value, dict) and _is_backend(key):
+            node = _build_tree(_backend_leaves(key).values(), name + ".")
         if node is None:
             what = "section" if not prefix else "key"
             raise ConfigError(
@@ -764,7 +857,7 @@ def _read_environ(environ: Mapping[str, str], warnings: list[str]) -> dict[str, 
             continue
         if key == CONFIG_ENV_KEY:
             continue  # the configuration file's path, read by load_settings
-        leaf = _BY_ENV_KEY.get(key)
+        leaf = _BY_ENV_KEY.get(key) or _backend_env_leaf(key)
         if leaf is None:
             # Not an error: the environment is shared with tools that may use the prefix.
             hint = _did_you_mean(key, list(_BY_ENV_KEY))
@@ -797,17 +890,14 @@ class _Resolver:
         errors: list[ConfigError] = []
         for name, item in given.items():
             try:
-                self.values[name] = _check(_BY_NAME[name], item)
+                self.values[name] = _check(_known(name), item)
             except ConfigError as exc:
                 errors.append(exc)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise MultipleConfigError(errors)
+        MultipleConfigError.raise_any(errors)
         self.sources = {name: item.source for name, item in given.items()}
 
     def get(self, name: str) -> Any:
-        return self.values[name] if name in self.values else _BY_NAME[name].default
+        return self.values[name] if name in self.values else _known(name).default
 
     def section(self, section: str) -> dict[str, Any]:
         prefix = section + "."
@@ -822,7 +912,12 @@ class _Resolver:
         for name in (f"backends.{backend}.{path}", f"backends.defaults.{path}"):
             if name in self.values:
                 return self.values[name], self.sources[name]
-        return _BY_NAME[f"backends.{backend}.{path}"].default, None
+        return _known(f"backends.{backend}.{path}").default, None
+
+    def backends(self) -> tuple[str, ...]:
+        """The backends the operator configured (gave any key of their own), sorted."""
+        named = {name.split(".")[1] for name in self.values if name.startswith("backends.")}
+        return tuple(sorted(name for name in named if _is_backend(name)))
 
 
 def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str) -> BackendSpec:
@@ -842,6 +937,19 @@ def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str)
             sources["retry.backoff_max_ms"] or sources["retry.backoff_base_ms"],
         )
     url_key = f"backends.{name}.url"
+    if url_key not in resolver.values and not (base_url and name in SERVICES):
+        raise ConfigError(
+            url_key,
+            (
+                "required: backends.base_url only serves the simulated services"
+                if base_url
+                else "required: backends.base_url is empty"
+            )
+            + _did_you_mean(name, list(SERVICES), "backends."),
+            next(
+                (s for k, s in resolver.sources.items() if k.startswith(f"backends.{name}.")), None
+            ),
+        )
     url = resolver.values.get(url_key, f"{base_url}/{name}")
     return BackendSpec(
         name=name,
@@ -875,6 +983,67 @@ def _demo_or_given(
     return demo_value
 
 
+def _server(resolver: _Resolver, warnings: list[str]) -> ServerSettings:
+    """``[server]``, its API packages defaulting to those of its topology."""
+    server_values = resolver.section("server")
+    served, passed = TOPOLOGY_PACKAGES[server_values["topology"]]
+    if "server.apis" not in resolver.values:
+        server_values["apis"] = served
+    if "server.passthrough" not in resolver.values:
+        server_values["passthrough"] = passed
+    server = ServerSettings(**server_values)
+    if server.admin_port and server.admin_port == server.port:
+        raise ConfigError(
+            "server.admin_port",
+            f"must differ from server.port ({server.port}), or be 0 to serve admin routes there",
+            resolver.sources.get("server.admin_port") or resolver.sources.get("server.port"),
+        )
+    if server.passthrough and not server.playback_upstream:
+        raise ConfigError(
+            "server.playback_upstream",
+            'required when server.topology is "edge"'
+            if "server.passthrough" not in resolver.values
+            else "required when server.passthrough names packages",
+            resolver.sources.get("server.passthrough") or resolver.sources.get("server.topology"),
+        )
+    if not server.passthrough and server.playback_upstream:
+        warnings.append(
+            f'server.playback_upstream is ignored: server.topology is "{server.topology}"'
+            if "server.passthrough" not in resolver.values
+            else "server.playback_upstream is ignored: server.passthrough is empty"
+        )
+    if overlap := set(server.apis) & set(server.passthrough):
+        raise ConfigError(
+            "server.passthrough",
+            f"{', '.join(sorted(overlap))}: served here (server.apis) and passed through at once",
+            resolver.sources.get("server.passthrough") or resolver.sources.get("server.apis"),
+        )
+    return server
+
+
+def _backends(resolver: _Resolver) -> BackendsSettings:
+    """``[backends]``: the simulated services' (under ``base_url``) and every named one."""
+    base_url = resolver.get("backends.base_url")
+    transport = resolver.get("backends.transport")
+    configured = resolver.backends()
+    names = (*SERVICES, *(n for n in configured if n not in SERVICES)) if base_url else configured
+    errors: list[ConfigError] = []
+    specs: list[BackendSpec] = []
+    for name in names:
+        try:
+            specs.append(_backend_spec(resolver, name, base_url, transport))
+        except ConfigError as exc:
+            errors.append(exc)
+    MultipleConfigError.raise_any(errors)
+    return BackendsSettings(
+        base_url=base_url,
+        transport=transport,
+        embedded=resolver.get("backends.embedded"),
+        specs=tuple(specs),
+        configured=configured,
+    )
+
+
 def load_settings(path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings: built-in defaults, then the TOML file at ``path`` (default: the
     one ``FRONTDOOR_CONFIG`` names, if any), then ``environ``.
@@ -890,24 +1059,7 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
     given.update(_read_environ(environ, warnings))
     resolver = _Resolver(given)
 
-    server = ServerSettings(**resolver.section("server"))
-    if server.admin_port and server.admin_port == server.port:
-        raise ConfigError(
-            "server.admin_port",
-            f"must differ from server.port ({server.port}), or be 0 to serve admin routes there",
-            resolver.sources.get("server.admin_port") or resolver.sources.get("server.port"),
-        )
-    if server.topology is Topology.EDGE and not server.playback_upstream:
-        raise ConfigError(
-            "server.playback_upstream",
-            'required when server.topology is "edge"',
-            resolver.sources.get("server.topology"),
-        )
-    if server.topology is not Topology.EDGE and server.playback_upstream:
-        warnings.append(
-            f'server.playback_upstream is ignored: server.topology is "{server.topology}"'
-        )
-
+    server = _server(resolver, warnings)
     auth = AuthSettings(
         demo=resolver.get("auth.demo"),
         token_secret=_demo_or_given(
@@ -919,19 +1071,11 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
         ),
     )
 
-    base_url = resolver.get("backends.base_url")
-    transport = resolver.get("backends.transport")
-    backends = BackendsSettings(
-        base_url=base_url,
-        transport=transport,
-        embedded=resolver.get("backends.embedded"),
-        specs=tuple(_backend_spec(resolver, name, base_url, transport) for name in BACKEND_NAMES),
-    )
     return Settings(
         server=server,
         auth=auth,
         statsd=StatsdSettings(**resolver.section("statsd")),
-        backends=backends,
+        backends=_backends(resolver),
         logging=LoggingSettings(**resolver.section("logging")),
         warnings=tuple(warnings),
     )

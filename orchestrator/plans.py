@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,7 @@ from orchestrator.schema import (
 #: (orchestrator/apis/) import from here and from helpers of their own; ruff's banned-api
 #: rule (ruff.toml) refuses their imports of actors or backends.
 __all__ = [
+    "ApiPackage",
     "Auth",
     "BackendRequest",
     "DeviceError",
@@ -199,6 +200,36 @@ def _check_device_errors(endpoint: Endpoint) -> None:
                 raise ValueError(f"{where} maps to {error.code!r}, not a 4xx problem code")
             if error.parameter and error.parameter not in names:
                 raise ValueError(f"{where} names unknown parameter {error.parameter!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPackage:
+    """One team's API, as a process serves it: a module names it ``PACKAGE`` and the
+    operator lists the module in ``server.apis`` (or ``server.passthrough``).
+
+    ``endpoints`` builds the declarations afresh on each call (nothing mutable is shared).
+    ``shared_steps`` names the steps of its plans that call shared services (a member's
+    subscription, the device): an edge that passes this package through runs those steps
+    itself and hands their results on, and a layer serving it accepts them
+    (orchestrator/frontend/enrichment.py, docs/topologies.md).
+    """
+
+    name: str
+    team: str
+    endpoints: Callable[[], tuple[Endpoint, ...]]
+    summary: str = ""
+    shared_steps: frozenset[str] = frozenset()
+
+    def declare(self) -> tuple[Endpoint, ...]:
+        """The endpoints, checked to belong here: ``ValueError`` names the first that does not."""
+        endpoints = self.endpoints()
+        for endpoint in endpoints:
+            if (endpoint.api, endpoint.team) != (self.name, self.team):
+                raise ValueError(
+                    f"{endpoint.name} declares api {endpoint.api!r} and team {endpoint.team!r}; "
+                    f"its package is {self.name!r} of team {self.team!r}"
+                )
+        return endpoints
 
 
 class EndpointRegistry:

@@ -12,48 +12,33 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.backend import BackendCaller
 from actors.system import ActorSystem
 from backends.client import BackendClient
 from backends.specs import BackendSpec, RetrySettings
 from backends.transports import make_transport
-from orchestrator.apis import FAMILIES
-from orchestrator.config import Settings, Topology
+from orchestrator.config import ServerSettings, Settings, Topology
 from orchestrator.frontend.app import AppOptions, FrontdoorApp
 from orchestrator.frontend.auth import TokenSigner
 from orchestrator.frontend.enrichment import Enricher
-from orchestrator.frontend.passthrough import edge_endpoints, layer_backend
+from orchestrator.frontend.passthrough import layer_backend
 from orchestrator.ops.access_log import AccessLog, EventLog, SheddingMonitor
 from orchestrator.ops.admin import AdminHandler, EndpointWindows, gauge_snapshot
 from orchestrator.ops.metrics import GaugeReporter, Metrics
+from orchestrator.packages import Served, check_backends
 from orchestrator.plans import Endpoint, EndpointRegistry
 
 log = logging.getLogger(__name__)
 
-#: Which API families each topology serves itself (docs/topologies.md); the edge also serves
-#: playback, by passing it through (``orchestrator/frontend/passthrough.py``).
-TOPOLOGY_FAMILIES: dict[Topology, tuple[str, ...]] = {
-    Topology.ONE: ("nonmember", "discovery", "playback"),
-    Topology.DISCOVERY: ("nonmember", "discovery"),
-    Topology.PLAYBACK: ("playback",),
-    Topology.EDGE: ("nonmember", "discovery"),
-}
+
+def endpoints_for(server: ServerSettings, enricher: Enricher | None = None) -> tuple[Endpoint, ...]:
+    """Every endpoint a process with ``server`` settings serves (``Served.endpoints``)."""
+    return Served.configured(server).endpoints(enricher)
 
 
-def endpoints_for(topology: Topology, enricher: Enricher | None = None) -> tuple[Endpoint, ...]:
-    """Every endpoint this process serves under ``topology``; the edge's playback endpoints
-    seal their enrichment with ``enricher`` (a throwaway one when only listing them)."""
-    own = tuple(
-        endpoint for family in TOPOLOGY_FAMILIES[topology] for endpoint in FAMILIES[family]()
-    )
-    if topology is not Topology.EDGE:
-        return own
-    sealer = Enricher(b"listing only") if enricher is None else enricher
-    return own + edge_endpoints(FAMILIES["playback"](), sealer)
-
-
-def layer_specs(settings: Settings) -> tuple[BackendSpec, ...]:
-    """The edge's backends for the playback layer, one per playback endpoint (its own
-    bulkhead and breaker): as many calls as requests may be in flight (no queue), up to the
+def layer_specs(settings: Settings, endpoints: tuple[Endpoint, ...]) -> tuple[BackendSpec, ...]:
+    """The edge's backends for the layer, one per passed-through endpoint (its own bulkhead
+    and breaker): as many calls as requests may be in flight (no queue), up to the
     endpoint's deadline, and no retries: the layer retries its own calls, and retrying at
     two tiers multiplies the load on a failing service."""
     return tuple(
@@ -66,7 +51,7 @@ def layer_specs(settings: Settings) -> tuple[BackendSpec, ...]:
             retry=RetrySettings(max_attempts=1),
             transport=settings.backends.transport,
         )
-        for endpoint in FAMILIES["playback"]()
+        for endpoint in endpoints
     )
 
 
@@ -97,19 +82,30 @@ class Frontdoor:
     reporter: GaugeReporter
 
     @classmethod
-    def build(cls, settings: Settings, specs: tuple[BackendSpec, ...] | None = None) -> Frontdoor:
-        """Wire the parts; nothing runs until ``start`` (statsd's address is resolved now)."""
+    def build(
+        cls,
+        settings: Settings,
+        specs: tuple[BackendSpec, ...] | None = None,
+        clients: Callable[[BackendSpec], BackendCaller] = _client,
+    ) -> Frontdoor:
+        """Wire the parts; nothing runs until ``start`` (statsd's address is resolved now).
+
+        ``specs`` replaces the configured backends (tests, embedded services); ``clients``
+        makes each backend's client (the test kit's fakes: orchestrator/testkit.py).
+        """
         topology = settings.server.topology
         enricher = Enricher(settings.auth.token_secret.encode())
-        registry = EndpointRegistry(endpoints_for(topology, enricher))
+        served = Served.configured(settings.server)
+        registry = EndpointRegistry(served.endpoints(enricher))
         all_specs = settings.backend_specs() if specs is None else specs
-        if topology is Topology.EDGE:
-            all_specs = (*all_specs, *layer_specs(settings))
+        all_specs = (*all_specs, *layer_specs(settings, served.passed_through()))
+        for warning in check_backends(settings, registry.endpoints, all_specs):
+            log.warning("%s", warning)
         needed = registry.backends()
         events = EventLog()
         system = ActorSystem(
             [s for s in all_specs if s.name in needed],
-            _client,
+            clients,
             on_breaker_change=events.breaker_changed,
             on_restart=events.backend_restarted,
         )
@@ -133,6 +129,7 @@ class Frontdoor:
             admin=admin,
             # Only a playback layer trusts an edge's enrichment.
             enricher=enricher if topology is Topology.PLAYBACK else None,
+            shared_steps=served.shared_steps,
         )
         shedding = SheddingMonitor(events)
         reporter = GaugeReporter(

@@ -8,23 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: What each simulated service's p99 needs, with headroom: the built-in ``timeout_ms`` of a
+#: backend that Frontdoor reaches through ``backends.base_url`` (orchestrator/config.py).
+SERVICE_TIMEOUT_MS: dict[str, int] = {
+    "plans": 400,
+    "trial": 400,
+    "accounts": 800,
+    "billing": 800,
+    "subscriber": 300,
+    "recommendations": 600,
+    "catalog": 500,
+    "ratings": 300,
+    "search": 600,
+    "device": 300,
+    "playback": 500,
+    "bookmarks": 300,
+    "licensing": 800,
+    "history": 500,
+}
+
 #: Every simulated service, in the order the families list them (non-member, discovery, playback).
-SERVICES: tuple[str, ...] = (
-    "plans",
-    "trial",
-    "accounts",
-    "billing",
-    "subscriber",
-    "recommendations",
-    "catalog",
-    "ratings",
-    "search",
-    "device",
-    "playback",
-    "bookmarks",
-    "licensing",
-    "history",
-)
+SERVICES: tuple[str, ...] = tuple(SERVICE_TIMEOUT_MS)
 
 #: The default seed of the simulated world.
 DEFAULT_SEED = 7

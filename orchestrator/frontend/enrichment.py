@@ -1,8 +1,9 @@
 """Enrichment: what an edge passes to the playback layer along with a device's request.
 
-In the ``edge`` topology the edge authenticates the device, calls the shared services
-(subscriber, device) itself, and passes the request on to the playback layer with their
-results, so the layer does not call them again. The results travel in one header,
+In the ``edge`` topology the edge authenticates the device, calls the shared services itself
+(the steps the playback package declares shared: ``ApiPackage.shared_steps``, subscriber
+and device), and passes the request on to the playback layer with their results, so the
+layer does not call them again. The results travel in one header,
 ``X-Frontdoor-Enrichment: <payload>.<signature>``:
 
 - the payload is base64url JSON ``{"sub": member id, "exp": unix time, "results": {...}}``;
@@ -11,8 +12,9 @@ results, so the layer does not call them again. The results travel in one header
   enrichment from ever verifying as a token, and the other way round).
 
 A verified enrichment stands for the member's token at the layer (the edge checked the
-token) and presets the steps it names. It expires after ``TTL_S``: enough for one hop,
-too short to be worth replaying. Anything wrong with it is an ``EnrichmentError``.
+token) and presets the steps it names that the layer's packages declare shared (the layer
+ignores others). It expires after ``TTL_S``: enough for one hop, too short to be worth
+replaying. Anything wrong with it is an ``EnrichmentError``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-__all__ = ["ENVIRON_KEY", "HEADER", "SHARED_STEPS", "TTL_S", "Enricher", "EnrichmentError"]
+__all__ = ["ENVIRON_KEY", "HEADER", "TTL_S", "Enricher", "EnrichmentError"]
 
 HEADER: Final = "X-Frontdoor-Enrichment"
 #: The same header as WSGI presents it.
 ENVIRON_KEY: Final = "HTTP_X_FRONTDOOR_ENRICHMENT"
-#: The steps an enrichment may preset: the shared services' (the layer ignores others).
-SHARED_STEPS: Final = frozenset({"subscriber", "device"})
 #: Seconds an enrichment is valid after it was sealed.
 TTL_S: Final = 30
 #: A longer header value is refused before any decoding.

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.frontend.enrichment import HEADER, SHARED_STEPS, Enricher
+from orchestrator.frontend.enrichment import HEADER, Enricher
 from orchestrator.plans import (
     BackendRequest,
     DeviceError,
@@ -35,27 +35,28 @@ from orchestrator.plans import (
     StepContext,
 )
 
-__all__ = ["LAYER_BACKEND", "edge_endpoints", "layer_backend"]
-
-#: The prefix of the playback layer's backends (base URL ``server.playback_upstream``).
-LAYER_BACKEND = "playback_layer"
+__all__ = ["edge_endpoints", "layer_backend"]
 
 
 def layer_backend(endpoint: Endpoint) -> str:
-    """The backend through which the edge passes ``endpoint`` on to the layer."""
-    return f"{LAYER_BACKEND}_{endpoint.name}"
+    """The backend through which the edge passes ``endpoint`` on to the layer
+    (``playback_layer_play``; base URL ``server.playback_upstream``)."""
+    return f"{endpoint.api}_layer_{endpoint.name}"
 
 
-def edge_endpoints(playback: Iterable[Endpoint], enricher: Enricher) -> tuple[Endpoint, ...]:
-    """The playback endpoints as the edge serves them."""
-    return tuple(_edge(endpoint, enricher) for endpoint in playback)
+def edge_endpoints(
+    endpoints: Iterable[Endpoint], enricher: Enricher, shared_steps: frozenset[str]
+) -> tuple[Endpoint, ...]:
+    """A passed-through package's endpoints as the edge serves them: its ``shared_steps``
+    (``ApiPackage.shared_steps``) run here, the rest at the layer."""
+    return tuple(_edge(endpoint, enricher, shared_steps) for endpoint in endpoints)
 
 
-def _edge(endpoint: Endpoint, enricher: Enricher) -> Endpoint:
+def _edge(endpoint: Endpoint, enricher: Enricher, shared_steps: frozenset[str]) -> Endpoint:
     shared = tuple(
         dataclasses.replace(step, after=(), feeds=frozenset())
         for step in endpoint.plan.steps
-        if step.name in SHARED_STEPS
+        if step.name in shared_steps
     )
     refusals: dict[int, DeviceError] = {}
     for step in endpoint.plan.steps:
@@ -63,14 +64,14 @@ def _edge(endpoint: Endpoint, enricher: Enricher) -> Endpoint:
     layer = Step(
         "layer",
         layer_backend(endpoint),
-        _pass_through(endpoint, enricher),
+        _pass_through(endpoint, enricher, frozenset(step.name for step in shared)),
         after=tuple(step.name for step in shared),
         device_errors=refusals,
     )
     return dataclasses.replace(endpoint, plan=Plan((*shared, layer), _compose))
 
 
-def _pass_through(endpoint: Endpoint, enricher: Enricher) -> RequestBuilder:
+def _pass_through(endpoint: Endpoint, enricher: Enricher, shared: frozenset[str]) -> RequestBuilder:
     segments = tuple(part for part in endpoint.path.split("/") if part)
     query_params = [p.name for p in endpoint.params if p.source is Source.QUERY]
     body_params = [p.name for p in endpoint.params if p.source is Source.BODY]
@@ -82,7 +83,7 @@ def _pass_through(endpoint: Endpoint, enricher: Enricher) -> RequestBuilder:
         if ctx.selection is not None:
             query.append(("fields", str(ctx.selection)))
         body = {name: params[name] for name in body_params if name in params}
-        known = {name: ctx.results[name] for name in SHARED_STEPS if name in ctx.results}
+        known = {name: ctx.results[name] for name in shared if name in ctx.results}
         sealed = enricher.seal(ctx.member_id or "", known)
         return BackendRequest(
             endpoint.method,

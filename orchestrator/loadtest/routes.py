@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from orchestrator.apis import BUILTIN
 from orchestrator.loadtest.target import Target, TargetError, parse_target
 
 __all__ = ["FAMILIES", "Routes", "family_of", "parse_routes"]
 
-#: The API families a route can name (``orchestrator.apis.FAMILIES``).
-FAMILIES = ("nonmember", "discovery", "playback")
+#: The API families a route can name: the built-in packages, whose endpoints the mix drives.
+FAMILIES = tuple(BUILTIN)
 
 _FLAG = "--route"
 

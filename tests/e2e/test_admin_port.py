@@ -110,7 +110,7 @@ def test_health_and_devices_stay_on_the_device_port(server, http):
 def test_admin_listener_refuses_non_loopback_addresses(host):
     """Only a loopback IP literal may carry the admin listener; nothing is bound otherwise."""
     settings = load_settings(environ={})
-    frontdoor = Frontdoor.build(settings, ())
+    frontdoor = Frontdoor.build(settings)
     try:
         with pytest.raises(AdminBindError, match="loopback"):
             HttpServer(frontdoor, "127.0.0.1", 0, drain_s=1, admin_address=(host, 0))
@@ -120,8 +120,8 @@ def test_admin_listener_refuses_non_loopback_addresses(host):
 
 def test_single_listener_app_drops_admin_routes_when_admin_port_is_set(caplog):
     """Under gunicorn (one listener) a set admin_port means no admin routes, with a warning."""
-    shared = Frontdoor.build(load_settings(environ={}), ())
-    split = Frontdoor.build(load_settings(environ={"FRONTDOOR_SERVER_ADMIN_PORT": "9181"}), ())
+    shared = Frontdoor.build(load_settings(environ={}))
+    split = Frontdoor.build(load_settings(environ={"FRONTDOOR_SERVER_ADMIN_PORT": "9181"}))
     caplog.set_level(logging.WARNING, logger="orchestrator.runtime")
     try:
         assert shared.single_listener_app() is shared.app

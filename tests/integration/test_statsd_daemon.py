@@ -18,7 +18,8 @@ import pytest
 from statsd_daemon import JsParseError, StatsdDaemon, TimerSamples, parse_js_literal
 
 from actors.plan import Step, StepRecord, StepState
-from orchestrator.config import BACKEND_NAMES, load_settings
+from backends.simulated.reference import SERVICES as BACKEND_NAMES
+from orchestrator.config import load_settings
 from orchestrator.ops.metrics import (
     BackendGauges,
     GaugeReporter,

@@ -27,9 +27,14 @@ def _lint(path: str, source: str) -> subprocess.CompletedProcess[str]:
     ["from actors.plan import Step\n", "import backends.transport\n"],
     ids=["actors", "backends"],
 )
-def test_team_code_importing_actors_or_backends_fails_the_lint(source):
-    """A module under orchestrator/apis/ that imports actors or backends is a TID251 error."""
-    result = _lint("orchestrator/apis/new_team.py", source)
+@pytest.mark.parametrize(
+    "path",
+    ["orchestrator/apis/new_team/endpoints.py", "examples/kids_api/kids_api/endpoints.py"],
+    ids=["built-in package", "example team package"],
+)
+def test_team_code_importing_actors_or_backends_fails_the_lint(path, source):
+    """An API package's module that imports actors or backends is a TID251 error."""
+    result = _lint(path, source)
     assert result.returncode == 1
     assert "TID251" in result.stdout
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from family_harness import Family
 
-from orchestrator.apis import FAMILIES, TEAMS, discovery
+from orchestrator.apis import FAMILIES, TEAMS
+from orchestrator.apis.discovery import endpoints as discovery  # the module
 from orchestrator.apis.shaping import ShapeError, maturity_level
 from orchestrator.plans import Auth, EndpointRegistry
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from family_harness import Family
 
-from orchestrator.apis import FAMILIES, TEAMS, nonmember
+from orchestrator.apis import FAMILIES, TEAMS
+from orchestrator.apis.nonmember import endpoints as nonmember  # the module
 from orchestrator.apis.shaping import ShapeError
 from orchestrator.plans import Auth, Refused, Source
 

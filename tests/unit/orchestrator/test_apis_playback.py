@@ -8,7 +8,8 @@ import pytest
 from family_harness import Family
 
 from actors.plan import RunStatus
-from orchestrator.apis import FAMILIES, TEAMS, playback
+from orchestrator.apis import FAMILIES, TEAMS
+from orchestrator.apis.playback import endpoints as playback  # the module
 from orchestrator.apis.shaping import ShapeError
 from orchestrator.plans import Auth, Source
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from openapi_spec_validator import validate
 
-from orchestrator.config import Topology
+from orchestrator.config import load_settings
 from orchestrator.frontend.catalog import (
     BUILTIN_ROUTES,
     Limits,
@@ -28,7 +28,7 @@ LIMITS = Limits(batch_max_calls=20, batch_concurrency=8)
 @pytest.fixture(scope="module")
 def registry() -> EndpointRegistry:
     """Every family's endpoints, as one process serves them."""
-    return EndpointRegistry(endpoints_for(Topology.ONE))
+    return EndpointRegistry(endpoints_for(load_settings(environ={}).server))
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.simulated.reference import SERVICES as BACKEND_NAMES
 from backends.specs import BackendSpec, BreakerSettings, RetrySettings
 from orchestrator.config import (
-    BACKEND_NAMES,
     DEMO_ADMIN_TOKEN,
     DEMO_TOKEN_SECRET,
     ConfigError,
@@ -20,6 +20,7 @@ from orchestrator.config import (
     describe_settings,
     load_settings,
 )
+from orchestrator.packages import Served
 from orchestrator.runtime import layer_specs
 
 SECRET = "s" * 40
@@ -250,7 +251,9 @@ def test_edge_layer_backends_use_the_configured_transport():
             "FRONTDOOR_BACKENDS_TRANSPORT": "requests",
         }
     )
-    assert {spec.transport for spec in layer_specs(settings)} == {"requests"}
+    layer = layer_specs(settings, Served.configured(settings.server).passed_through())
+    assert layer
+    assert {spec.transport for spec in layer} == {"requests"}
 
 
 def test_production_secrets_give_no_warnings():
@@ -468,7 +471,10 @@ def test_config_error_carries_key_and_source():
         ("[sever]\nport = 1\n", "sever: unknown section; did you mean server?"),
         (
             "[backends.catalogue]\ntimeout_ms = 1\n",
-            "backends.catalogue: unknown key; did you mean backends.catalog?",
+            (
+                "backends.catalogue.url: required: backends.base_url only serves the simulated "
+                "services; did you mean backends.catalog?"
+            ),
         ),
         (
             "[backends.catalog.breaker]\nerror_pct = 5\n",
@@ -532,6 +538,8 @@ def test_demo_values_in_the_file_still_warn(tmp_path):
 
 
 def _as_env_text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

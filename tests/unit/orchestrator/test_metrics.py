@@ -12,6 +12,7 @@ import gevent
 import gevent.event
 import pytest
 
+from actors.outcomes import COUNTERS
 from actors.plan import Step, StepRecord, StepState
 from orchestrator.config import load_settings
 from orchestrator.ops.metrics import (
@@ -129,13 +130,21 @@ def test_catalogue_holds_exactly_the_design_names():
     }
 
 
+def test_backend_counters_are_the_counted_outcomes_as_plain_names():
+    """One counter per ``actors.outcomes.COUNTERS`` leaf, in order, as a plain ``str``."""
+    outcomes = MetricNames("fd", ENDPOINTS, ("catalog",)).backends["catalog"].outcomes
+    assert list(outcomes) == list(COUNTERS)
+    assert list(outcomes.values()) == [f"fd.backend.catalog.{o.value}" for o in COUNTERS]
+    assert all(type(name) is str for name in outcomes.values())
+
+
 def test_real_declarations_make_valid_names():
     """Every shipped endpoint, team and backend is a valid name part."""
-    from orchestrator.config import BACKEND_NAMES
+    from backends.simulated.reference import SERVICES as BACKEND_NAMES
     from orchestrator.runtime import endpoints_for
 
     settings = load_settings(environ={})
-    names = MetricNames("frontdoor", endpoints_for(settings.server.topology), BACKEND_NAMES)
+    names = MetricNames("frontdoor", endpoints_for(settings.server), BACKEND_NAMES)
     assert set(names.teams) == {"growth", "discovery", "playback"}
     wire_safe = re.compile(r"[A-Za-z0-9_.-]+")
     assert all(wire_safe.fullmatch(name) for name in names.catalogue())
