@@ -3,8 +3,9 @@ request protocol (``frontend.protocol``).
 
 Public: ``__all__`` (and ``problems``, used as a module: ``problems.bad_request(...)``);
 ``gunicorn_worker`` is named by dotted path on gunicorn's command line; the other modules are
-the pipeline's parts. New request handling goes into ``FrontdoorApp`` (``app.py`` lists the
-order of work); a new error devices may see is a code in ``problems.CODES``.
+the pipeline's parts. New request handling is a stage: a module here with its own tests,
+placed in the order ``app.py`` lists; a new error devices may see is a code in
+``problems.CODES``.
 """
 
 from __future__ import annotations
