@@ -2,7 +2,8 @@
 
 Modules, one idea each: ``target`` (where load may go), ``client`` (keep-alive HTTP/1.1 on
 gevent sockets), ``schedule`` (open- and closed-loop arrivals), ``mix`` (weighted endpoints,
-realistic parameters), ``phase`` (fault timeline -> phases), ``scenario`` (TOML files),
+realistic parameters), ``groups`` (several clients in one run, each its own member, source
+address and rate), ``phase`` (fault timeline -> phases), ``scenario`` (TOML files),
 ``faults`` (the admin-API client that applies a timeline), ``histogram`` (HDR adapter),
 ``stats`` (per phase/endpoint/second accumulation), ``runner`` (drives a run), ``report``
 (JSON and tables), ``plot`` (PNG), ``cli`` (``main``). Nothing here runs at import time.
@@ -21,6 +22,7 @@ from backends._lazy import lazy_exports
 if TYPE_CHECKING:
     from orchestrator.loadtest.cli import main
     from orchestrator.loadtest.client import HttpClient, RequestError, Response
+    from orchestrator.loadtest.groups import ClientGroup
     from orchestrator.loadtest.histogram import LatencyHistogram
     from orchestrator.loadtest.plot import plot_report
     from orchestrator.loadtest.report import build_report, render_tables
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from orchestrator.loadtest.target import Target, TargetError, parse_target
 
 __all__ = [
+    "ClientGroup",
     "HttpClient",
     "LatencyHistogram",
     "Recorder",
@@ -57,6 +60,7 @@ if not TYPE_CHECKING:
         {
             "cli": ("main",),
             "client": ("HttpClient", "RequestError", "Response"),
+            "groups": ("ClientGroup",),
             "histogram": ("LatencyHistogram",),
             "plot": ("plot_report",),
             "report": ("build_report", "render_tables"),

@@ -223,7 +223,12 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     rng = random.Random(args.seed)  # noqa: S311
     try:
         # The run id keeps sign-up e-mails unique across runs even with the same seed.
-        mix = Mix(scenario.mix, _tokens(args.config), rng, os.urandom(4).hex())
+        tokens, run_id = _tokens(args.config), os.urandom(4).hex()
+        mix: Any = (
+            _group_mix(scenario, tokens, rng, run_id)
+            if scenario.clients
+            else Mix(scenario.mix, tokens, rng, run_id)
+        )
     except ValueError as exc:
         raise UsageError(f"mix: {exc}") from exc
     return _Setup(
@@ -231,17 +236,36 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     )
 
 
+def _group_mix(scenario: Any, tokens: Callable[[str], str], rng: random.Random, run_id: str) -> Any:
+    """Each client group's own mix (its member, its weights), drawn by the groups' rates."""
+    from orchestrator.loadtest.groups import GroupMix
+    from orchestrator.loadtest.mix import Mix
+
+    return GroupMix(
+        [
+            (group, Mix(group.mix or scenario.mix, tokens, rng, run_id, member=group.member))
+            for group in scenario.clients
+        ],
+        rng,
+    )
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     from orchestrator.loadtest.client import HttpClient, RequestError
 
     setup = _prepare(args)
-    # One connection pool per distinct origin, each bounded by the in-flight cap.
+    sources = {""} | {group.source or "" for group in setup.scenario.clients}
+    # One connection pool per distinct origin and source address, each bounded by the
+    # in-flight cap.
     clients = {
-        target: HttpClient(target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight)
+        (target, source): HttpClient(
+            target, timeout_s=setup.timeout_s, max_idle=setup.max_inflight, source=source
+        )
         for target in setup.routes.targets()
+        for source in sorted(sources)
     }
     try:
-        for target, client in clients.items():
+        for (target, _source), client in clients.items():
             try:
                 client.request("GET", "/healthz")
             except RequestError as exc:
@@ -311,7 +335,7 @@ def _execute(
     routes = setup.routes
 
     def send(request: Any) -> Any:
-        client = clients[routes.target_for(request.path)]
+        client = clients[(routes.target_for(request.path), request.source)]
         return client.request(request.method, request.path, request.headers, request.body)
 
     runner = Runner(plan, setup.mix.next, send, recorder)

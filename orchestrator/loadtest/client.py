@@ -192,8 +192,11 @@ class HttpClient:
         connect_timeout_s: float = 3.0,
         max_body_bytes: int = 8 * 1024 * 1024,
         max_idle: int = 1024,
+        source: str = "",
     ) -> None:
+        """``source``: the local address connections come from ("": the system's choice)."""
         self.target = target
+        self.source = source
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.max_body_bytes = max_body_bytes
@@ -264,7 +267,9 @@ class HttpClient:
     def _connect(self) -> _Connection:
         try:
             sock = socket.create_connection(
-                (self.target.host, self.target.port), timeout=self.connect_timeout_s
+                (self.target.host, self.target.port),
+                timeout=self.connect_timeout_s,
+                source_address=(self.source, 0) if self.source else None,
             )
         except OSError as exc:
             raise RequestError(FailureKind.CONNECT, str(exc) or type(exc).__name__) from exc

@@ -61,6 +61,8 @@ class PlannedRequest:
     path: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None = None
+    #: The loopback address to send it from ("": the system's choice; client groups).
+    source: str = ""
 
 
 class _Weighted(Generic[T]):
@@ -95,7 +97,10 @@ class Mix:
         tokens: TokenSource,
         rng: random.Random,
         run_id: str,
+        *,
+        member: str | None = None,
     ) -> None:
+        """``member``: every member request is that member's (else a random member's)."""
         unknown = sorted(set(weights) - set(ENDPOINTS))
         if unknown:
             raise ValueError(
@@ -109,6 +114,7 @@ class Mix:
         self._rng = rng
         self._run_id = run_id
         self._signups = itertools.count(1)
+        self._member = member
 
     def next(self) -> PlannedRequest:
         """The next request: an endpoint drawn by weight, with fresh parameters."""
@@ -118,7 +124,7 @@ class Mix:
     # -- parameters -------------------------------------------------------------------------
 
     def _member_headers(self) -> tuple[tuple[str, str], ...]:
-        member = f"m{self._rng.randint(1, GENERATED_MEMBERS)}"
+        member = self._member or f"m{self._rng.randint(1, GENERATED_MEMBERS)}"
         return (("Authorization", f"Bearer {self._tokens(member)}"),)
 
     def _json(self, name: str, path: str, body: object, *, member: bool) -> PlannedRequest:

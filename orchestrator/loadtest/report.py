@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from orchestrator.loadtest.groups import summarize
 from orchestrator.loadtest.histogram import PERCENTILES
 from orchestrator.loadtest.phase import Phase, describe_fault
 from orchestrator.loadtest.stats import Cell, Recorder
@@ -84,6 +85,7 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
     measured_s = max(0.0, info.ended_s - info.warmup_s)
     endpoints = sorted({endpoint for _, endpoint in recorder.cells}, key=_endpoint_order)
     per_endpoint: dict[str, Any] = {}
+    totals: dict[str, Cell] = {}
     overall_phases: list[Cell] = [Cell() for _ in phases]
     for endpoint in endpoints:
         total = Cell()
@@ -94,6 +96,7 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
             overall_phases[index].merge(cell)
             by_phase[phase.name] = _cell_json(cell, _clipped(phase, info.ended_s))
         per_endpoint[endpoint] = {"total": _cell_json(total, measured_s), "phases": by_phase}
+        totals[endpoint] = total
     overall = Cell()
     for cell in overall_phases:
         overall.merge(cell)
@@ -114,6 +117,8 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
         "faults": [asdict(applied) for applied in info.faults],
         "error_samples": dict(sorted(recorder.samples.items())),
         "endpoints": per_endpoint,
+        # With [[clients]]: one row per client group (orchestrator/loadtest/groups.py).
+        "clients": summarize(totals),
         "all": {
             "total": _cell_json(overall, measured_s),
             "phases": {
@@ -204,6 +209,7 @@ def render_tables(report: Mapping[str, Any]) -> str:
     for name, data in report["endpoints"].items():
         lines.append(_row(name, width, data["total"]))
     lines.append(_row("all", width, report["all"]["total"]))
+    lines.extend(_client_rows(report.get("clients") or {}))
     phases = report["phases"]
     if len(phases) > 1:
         labels = [f"{p['name']} [{p['start_s']:g}-{p['end_s']:g} s)" for p in phases]
@@ -217,6 +223,25 @@ def render_tables(report: Mapping[str, Any]) -> str:
                 lines.append(_row(label, phase_width, data["phases"][phase["name"]]))
     lines.extend(_notes(report))
     return "\n".join(lines)
+
+
+def _client_rows(clients: Mapping[str, Any]) -> list[str]:
+    """Per client group: scheduled, 2xx, 429 rate_limited, 503 overloaded, other, success %,
+    p50 and p99 (every answer's latency, from the scheduled send)."""
+    if not clients:
+        return []
+    width = max(8, *(len(name) for name in clients))
+    columns = ("count", "2xx", "429", "503 shed", "other", "success %", "p50", "p99")
+    lines = ["", f"{'client':<{width}}" + "".join(f" {name:>9}" for name in columns)]
+    for name, row in clients.items():
+        values = (
+            *(str(row[key]) for key in ("count", "ok", "rate_limited", "shed", "other")),
+            f"{row['success_percent']:.2f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+        )
+        lines.append(f"{name:<{width}}" + "".join(f" {value:>9}" for value in values))
+    return lines
 
 
 def _against(run: Mapping[str, Any]) -> str:

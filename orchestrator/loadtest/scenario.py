@@ -19,13 +19,27 @@
     service = "licensing"
     heal = true
 
+Several clients in one run (``groups.py``): ``[[clients]]`` tables, each with its own
+``rate``, and optionally a fixed ``member`` (its token on every member request), a
+loopback ``source`` address to send from and a ``mix``; ``[load]`` then gives no rate (the
+run's rate is the clients' sum)::
+
+    [[clients]]
+    name = "flooder"
+    rate = 100
+    member = "m1"
+    source = "127.0.0.2"
+    mix = { home = 1 }
+
 Every problem is a ``ScenarioError`` naming the file and the key, e.g.
 ``scenarios/x.toml: faults[1].error_rate: must be a number from 0 to 1``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +48,7 @@ from typing import Any
 
 from backends.simulated.faults import Fault, FaultError
 from backends.simulated.reference import SERVICES
+from orchestrator.loadtest.groups import ClientGroup
 from orchestrator.loadtest.mix import DEFAULT_MIX, ENDPOINTS
 from orchestrator.loadtest.phase import FaultEvent
 from orchestrator.loadtest.schedule import ClosedLoop, Load, OpenLoop, RateStep
@@ -43,7 +58,10 @@ __all__ = ["MAX_DURATION_S", "MAX_WARMUP_S", "Scenario", "ScenarioError", "load_
 #: Upper bounds that keep every run finite and short enough to sit through.
 MAX_DURATION_S = 3600.0
 MAX_WARMUP_S = 600.0
-_TOP_KEYS = frozenset({"description", "load", "mix", "faults"})
+_TOP_KEYS = frozenset({"description", "load", "mix", "faults", "clients"})
+_CLIENT_KEYS = frozenset({"name", "rate", "member", "source", "mix"})
+_CLIENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOAD_KEYS = frozenset(
     {"rate", "steps", "concurrency", "duration_s", "warmup_s", "max_inflight", "timeout_s"}
 )
@@ -71,6 +89,8 @@ class Scenario:
     faults: tuple[FaultEvent, ...] = ()
     max_inflight: int | None = None
     timeout_s: float | None = None
+    #: Client groups (``[[clients]]``); empty: one client, the whole load.
+    clients: tuple[ClientGroup, ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -140,7 +160,13 @@ def parse_scenario(data: Mapping[str, Any], *, name: str, source: str) -> Scenar
         raise check.fail("load", "missing; a scenario needs a [load] table")
     load_table = check.table(data["load"], "load")
     check.known(load_table, _LOAD_KEYS, "load.")
-    load = _load(check, load_table)
+    clients = _clients(check, data.get("clients", []))
+    if clients:
+        if any(key in load_table for key in ("rate", "steps", "concurrency")):
+            raise check.fail("load", "give no rate, steps or concurrency with [[clients]]")
+        load: Load = OpenLoop.constant(sum(client.rate for client in clients))
+    else:
+        load = _load(check, load_table)
     if "duration_s" not in load_table:
         raise check.fail("load.duration_s", "missing")
     duration_s = check.number(load_table["duration_s"], "load.duration_s", 0.1, MAX_DURATION_S)
@@ -158,8 +184,42 @@ def parse_scenario(data: Mapping[str, Any], *, name: str, source: str) -> Scenar
     mix = _mix(check, data.get("mix"))
     faults = _faults(check, data.get("faults", []), warmup_s + duration_s)
     return Scenario(
-        name, description, load, duration_s, warmup_s, mix, faults, max_inflight, timeout_s
+        name, description, load, duration_s, warmup_s, mix, faults, max_inflight, timeout_s, clients
     )
+
+
+def _clients(check: _Checker, value: object) -> tuple[ClientGroup, ...]:
+    if not isinstance(value, list):
+        raise check.fail("clients", "must be an array of tables ([[clients]])")
+    groups: list[ClientGroup] = []
+    for index, item in enumerate(value):
+        key = f"clients[{index}]"
+        table = check.table(item, key)
+        check.known(table, _CLIENT_KEYS, f"{key}.")
+        name = table.get("name")
+        if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+            raise check.fail(f"{key}.name", "must be a name of [a-z0-9_-], up to 32 characters")
+        if any(group.name == name for group in groups):
+            raise check.fail(f"{key}.name", f"{name!r} is used by another client")
+        if "rate" not in table:
+            raise check.fail(f"{key}.rate", "missing")
+        rate = check.number(table["rate"], f"{key}.rate", 0.001, 20_000)
+        member = table.get("member")
+        if member is not None and not (isinstance(member, str) and _MEMBER_ID.fullmatch(member)):
+            raise check.fail(f"{key}.member", "must be a member id of [A-Za-z0-9_-]")
+        source = table.get("source")
+        if source is not None and not _is_loopback(source):
+            raise check.fail(f"{key}.source", "must be a loopback IP address (127.0.0.0/8, ::1)")
+        mix = _mix(check, table["mix"]) if "mix" in table else None
+        groups.append(ClientGroup(name, rate, member, source, mix))
+    return tuple(groups)
+
+
+def _is_loopback(value: object) -> bool:
+    try:
+        return isinstance(value, str) and ipaddress.ip_address(value).is_loopback
+    except ValueError:
+        return False
 
 
 def _load(check: _Checker, table: Mapping[str, Any]) -> Load:
