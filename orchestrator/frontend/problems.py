@@ -36,6 +36,7 @@ __all__ = [
     "invalid_batch",
     "invalid_fields",
     "invalid_parameter",
+    "malformed_body",
     "malformed_json",
     "method_not_allowed",
     "not_found",
@@ -46,6 +47,7 @@ __all__ = [
     "request_timeout",
     "unauthorized",
     "unsupported_media_type",
+    "unsupported_transfer_coding",
     "uri_too_long",
 ]
 
@@ -76,6 +78,7 @@ CODES: Final[Mapping[str, ProblemType]] = MappingProxyType(
         "bad_request": ProblemType(400, "Bad request"),
         "invalid_parameter": ProblemType(400, "Invalid parameter"),
         "malformed_json": ProblemType(400, "Malformed JSON"),
+        "malformed_body": ProblemType(400, "Malformed body"),
         "invalid_fields": ProblemType(400, "Invalid fields"),
         "invalid_batch": ProblemType(400, "Invalid batch"),
         "unauthorized": ProblemType(401, "Unauthorized"),
@@ -91,6 +94,7 @@ CODES: Final[Mapping[str, ProblemType]] = MappingProxyType(
         "rate_limited": ProblemType(429, "Too many requests"),
         "headers_too_large": ProblemType(431, "Request headers too large"),
         "internal_error": ProblemType(500, "Internal error"),
+        "unsupported_transfer_coding": ProblemType(501, "Unsupported transfer coding"),
         "dependency_unavailable": ProblemType(503, "Dependency unavailable"),
         "overloaded": ProblemType(503, "Overloaded"),
         "deadline_exceeded": ProblemType(504, "Deadline exceeded"),
@@ -231,6 +235,17 @@ def malformed_json(reason: str) -> Problem:
     return Problem("malformed_json", f"The request body is not valid JSON: {_clip(reason)}")
 
 
+def malformed_body(reason: str) -> Problem:
+    """400: the request's framing is broken (RFC 9112 section 6): conflicting lengths, a bad
+    chunk, a body shorter than declared. The connection is closed after it: where the next
+    request would start is unknown."""
+    return Problem(
+        "malformed_body",
+        f"The request body is malformed: {_clip(reason)}",
+        headers={"Connection": "close"},
+    )
+
+
 def unauthorized(*, invalid_token: bool = False) -> Problem:
     """401: no usable credentials. The reason a token failed is never told (RFC 6750)."""
     challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
@@ -288,6 +303,16 @@ def uri_too_long(max_chars: int) -> Problem:
         "uri_too_long",
         f"The request URI exceeds {max_chars} characters.",
         extras={"max_chars": max_chars},
+    )
+
+
+def unsupported_transfer_coding() -> Problem:
+    """501: the body has a transfer coding other than ``chunked`` (RFC 9112 section 6.1).
+    The connection is closed after it: the body cannot be skipped."""
+    return Problem(
+        "unsupported_transfer_coding",
+        "The only transfer coding accepted is chunked.",
+        headers={"Connection": "close"},
     )
 
 

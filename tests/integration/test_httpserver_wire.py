@@ -48,17 +48,18 @@ def test_headers_reach_the_environ(server):
 
 
 @pytest.mark.parametrize(
-    "head",
+    ("head", "status"),
     [
-        b"Host: a\r\nX-One: 1\r\n folded\r\n",
-        b"Host : a\r\n",
-        b"".join(b"X-%d: v\r\n" % n for n in range(MAX_HEADER_FIELDS + 1)),
+        (b"Host: a\r\nX-One: 1\r\n folded\r\n", b"400"),
+        (b"Host : a\r\n", b"400"),
+        (b"".join(b"X-%d: v\r\n" % n for n in range(MAX_HEADER_FIELDS + 1)), b"431"),
     ],
     ids=["obs-fold", "space-before-colon", "too-many-fields"],
 )
-def test_malformed_header_blocks_get_400_and_the_server_goes_on(server, head):
-    """A refused header block is a 400, not a traceback; the next connection is served."""
+def test_malformed_header_blocks_are_refused_and_the_server_goes_on(server, head, status):
+    """A refused header block is a 400 (malformed) or 431 (too large), not a traceback; the
+    next connection is served."""
     reply = _exchange(server, b"GET / HTTP/1.1\r\n" + head + b"Connection: close\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 400")
+    assert reply.startswith(b"HTTP/1.1 " + status)
     ok = _exchange(server, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200")

@@ -7,6 +7,7 @@ import time
 
 import gevent
 import pytest
+from gevent.pywsgi import Input
 
 from orchestrator.frontend.body import WITH_BODY, BodyReader
 from orchestrator.frontend.problems import Problem
@@ -65,3 +66,30 @@ def test_a_body_not_there_by_the_deadline_is_408_and_the_connection_abandoned():
     assert (caught.value.status, caught.value.code) == (408, "request_timeout")
     assert time.monotonic() - started < 1.0
     assert slow._chunked_input_error is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "length", "chunked", "reason"),
+    [
+        (b"zz\r\n{}\r\n0\r\n\r\n", None, True, "chunked"),
+        (b"2\r\n{}XX0\r\n\r\n", None, True, "chunked"),
+        (b'10\r\n{"a":', None, True, "chunked"),
+        (b'{"a":', 50, False, "declared length"),
+    ],
+    ids=["bad-size", "no-crlf", "cut-short", "short-of-content-length"],
+)
+def test_a_body_with_broken_framing_is_a_400_and_the_connection_abandoned(
+    raw, length, chunked, reason
+):
+    """pywsgi's reader refusing the body (a bad chunk, fewer bytes than declared) is the
+    client's fault: 400 ``malformed_body`` with ``Connection: close``, not a 500; and pywsgi
+    is told not to read on (what follows is not a request)."""
+    body = Input(io.BufferedReader(io.BytesIO(raw)), length, chunked_input=chunked)
+    environ = _environ(b"", CONTENT_LENGTH="" if length is None else str(length))
+    environ["wsgi.input"] = body
+    with pytest.raises(Problem) as caught:
+        BodyReader(64, time.monotonic).read(environ, time.monotonic() + 1.0)
+    assert (caught.value.status, caught.value.code) == (400, "malformed_body")
+    assert reason in caught.value.detail
+    assert caught.value.headers["Connection"] == "close"
+    assert body._chunked_input_error  # pywsgi's own "do not discard" flag

@@ -9,13 +9,18 @@ from gevent.pywsgi import format_date_time
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orchestrator.frontend import problems
 from orchestrator.frontend.httpserver import (
     MAX_HEADER_BYTES,
     MAX_HEADER_FIELDS,
     MAX_HEADER_LINE_BYTES,
+    REFUSAL_CODES,
+    Refusal,
     RequestHeaders,
+    framing_problem,
     http_date,
 )
+from orchestrator.ops.metrics import REFUSED_CODES, CapturingSink, MetricNames, Metrics
 
 
 def _read(block: bytes) -> RequestHeaders:
@@ -119,3 +124,135 @@ def test_the_date_header_is_pywsgis_format_made_once_a_second():
     assert http_date(now) == format_date_time(1_700_000_000) == b"Tue, 14 Nov 2023 22:13:20 GMT"
     assert http_date(now + 0.5) is http_date(now)
     assert http_date(now + 1) == b"Tue, 14 Nov 2023 22:13:21 GMT"
+
+
+def test_the_block_is_refused_once_the_configured_size_is_read():
+    """``max_bytes`` (``server.max_header_bytes``) bounds what is read: a block past it is
+    refused as too large after reading at most that plus one line."""
+    line = b"X-Pad: " + b"v" * 1000 + b"\r\n"
+    stream = io.BufferedReader(io.BytesIO(line * 50 + b"\r\n"))
+    headers = RequestHeaders.read(stream, 4096)
+    assert headers.too_large
+    assert stream.tell() <= 4096 + len(line)
+    assert _read(line * 3 + b"\r\n").status == ""
+
+
+def test_a_refusal_is_too_large_only_for_size():
+    """Too many or too long fields: 431 (``too_large``); a malformed line: 400."""
+    many = b"".join(b"X-%d: v\r\n" % n for n in range(MAX_HEADER_FIELDS + 1)) + b"\r\n"
+    assert _read(many).too_large
+    assert _read(b"X: " + b"a" * (MAX_HEADER_LINE_BYTES + 1) + b"\r\n\r\n").too_large
+    assert not _read(b"Host : a\r\n\r\n").too_large
+    assert _read(b"Host : a\r\n\r\n").status != ""
+
+
+def test_values_gives_every_field_of_a_name():
+    """``values``: all fields of a name, in order (``get`` gives only the first)."""
+    headers = _read(b"TE: a\r\nHost: h\r\nte: b\r\n\r\n")
+    assert headers.values("Te") == ["a", "b"]
+    assert headers.values("absent") == []
+
+
+def _framing(block: bytes, version: str = "HTTP/1.1") -> tuple[int, str] | None:
+    problem = framing_problem(_read(block + b"\r\n"), version)
+    return None if problem is None else (problem.status, problem.code)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"",
+        b"Content-Length: 0\r\n",
+        b"Content-Length: 52\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"transfer-encoding:  Chunked \r\n",
+    ],
+)
+def test_one_unambiguous_length_passes(block):
+    """No body, one decimal Content-Length, or exactly chunked (any case)."""
+    assert _framing(block) is None
+
+
+_BAD = (400, "malformed_body")
+_NOT_IMPLEMENTED = (501, "unsupported_transfer_coding")
+
+
+@pytest.mark.parametrize(
+    ("block", "version", "expected"),
+    [
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: 2\r\ncontent-length: 2\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: 2, 2\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: +2\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: 0_2\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: \xc2\xb2\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: 1234567890123456789\r\n", "HTTP/1.1", _BAD),
+        (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding: chunked\r\n", "HTTP/1.0", _BAD),
+        (b"Transfer-Encoding: gzip, chunked\r\n", "HTTP/1.1", _NOT_IMPLEMENTED),
+        (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1",
+         _NOT_IMPLEMENTED),
+        (b"Transfer-Encoding: chunked, gzip\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding: identity\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding: chunked, chunked\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding: chunked,\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding:\r\n", "HTTP/1.1", _BAD),
+        (b"Transfer-Encoding: chunked;ext=1\r\n", "HTTP/1.1", _BAD),
+    ],
+    ids=[
+        "two-lengths", "same-length-twice", "length-list", "plus", "underscore", "unicode-digit",
+        "19-digits", "length-and-chunked", "chunked-in-1.0", "gzip-then-chunked",
+        "codings-on-two-lines", "chunked-not-last", "identity", "chunked-twice", "empty-coding",
+        "empty-value", "chunked-with-parameter",
+    ],
+)  # fmt: skip
+def test_every_ambiguous_length_is_refused(block, version, expected):
+    """RFC 9112 section 6: a length read two ways, or not at all, is a 400; a coding
+    before the final chunked, which the server cannot undo, a 501."""
+    assert _framing(block, version) == expected
+
+
+@given(st.lists(st.sampled_from(["Content-Length", "Transfer-Encoding", "X"]), max_size=4),
+       st.lists(st.text(alphabet="0123456789,;+ chunkedgzipCHUNKED", max_size=12), min_size=4,
+                max_size=4))  # fmt: skip
+def test_framing_never_raises_and_lets_only_one_reading_through(names, values):
+    """Whatever the fields, a problem or None; None only with at most one Content-Length of
+    digits and no Transfer-Encoding, or a lone chunked Transfer-Encoding."""
+    headers = RequestHeaders(
+        [(name, value.strip()) for name, value in zip(names, values, strict=False)]
+    )
+    problem = framing_problem(headers, "HTTP/1.1")
+    lengths = headers.values("content-length")
+    codings = headers.values("transfer-encoding")
+    if problem is None:
+        assert (not codings and len(lengths) <= 1 and all(v.isdigit() for v in lengths)) or (
+            not lengths and [c.strip().lower() for c in codings] == ["chunked"]
+        )
+
+
+def test_every_refusal_code_is_a_problem_code_and_has_a_metric():
+    """The server's refusals use codes of ``problems.CODES``, each with its counter; an
+    unknown code is dropped and counted, never sent."""
+    assert set(REFUSAL_CODES) <= set(problems.CODES)
+    assert set(REFUSAL_CODES) == set(REFUSED_CODES)
+    sink = CapturingSink()
+    metrics = Metrics(MetricNames("fd", [], []), sink)
+    for code in REFUSAL_CODES:
+        metrics.refused(code)
+    metrics.refused("not_a_code")
+    assert sink.counters() == {f"fd.frontend.refused.{code}": 1 for code in REFUSAL_CODES}
+    assert metrics.unknown_names == 1
+
+
+def test_a_refusal_is_described_as_an_access_line_reads_it():
+    """``Refusal.environ``: the method, path and client an access line is made of."""
+    refusal = Refusal(431, "headers_too_large", "r1", "GET", "/v1/x", "10.0.0.1", 1.5)
+    assert refusal.environ() == {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/v1/x",
+        "REMOTE_ADDR": "10.0.0.1",
+    }
+    assert Refusal(414, "uri_too_long", "r2", "", "", None, 0.1).environ() == {
+        "REQUEST_METHOD": "",
+        "PATH_INFO": "/",
+    }

@@ -17,6 +17,8 @@ EXAMPLES = {
     "bad_request": problems.bad_request("batch is empty"),
     "invalid_parameter": problems.invalid_parameter("rows", "must be <= 40"),
     "malformed_json": problems.malformed_json("Expecting value"),
+    "malformed_body": problems.malformed_body("more than one Content-Length"),
+    "unsupported_transfer_coding": problems.unsupported_transfer_coding(),
     "invalid_fields": problems.invalid_fields("unknown field 'x'", 3, allowed=["rows"]),
     "invalid_batch": problems.invalid_batch("a batch may not contain a batch"),
     "unauthorized": problems.unauthorized(),
