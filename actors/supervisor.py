@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -26,9 +27,59 @@ from actors.runtime import GreenletActor
 
 log = logging.getLogger(__name__)
 
-#: Extra wait, past the deadline, for a supervisor's answer before the caller gives up.
-#: The supervisor answers at its deadline by itself; this only covers a crashed one.
-ANSWER_GRACE_S = 0.25
+#: Extra wait, past the deadline, for a supervisor's answer before the caller answers 504
+#: itself. The supervisor answers at its deadline by itself; it is later only when the
+#: process is saturated (its greenlet waits behind others) or when it died.
+ANSWER_GRACE_S = 0.1
+
+
+class LateAnswers:
+    """Supervisors that had not answered by their deadline plus ``ANSWER_GRACE_S``.
+
+    A live one is late: the process is saturated, which is overload, not a bug; it is
+    counted (``late``) and logged as a warning at most once per ``interval_s``, with the
+    count. A dead one died without answering, a bug: counted (``dead``) and logged as an
+    error each time.
+    """
+
+    __slots__ = ("_clock", "_interval_s", "_logged_at", "_unlogged", "dead", "late")
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, interval_s: float = 10.0
+    ) -> None:
+        self._clock = clock
+        self._interval_s = interval_s
+        self._logged_at: float | None = None
+        self._unlogged = 0
+        self.late = 0
+        self.dead = 0
+
+    def record(self, request_id: str, *, alive: bool) -> None:
+        """One supervisor gave no answer in time; ``alive``: it is still running (late)."""
+        if not alive:
+            self.dead += 1
+            log.error("request %s: its supervisor died without answering", request_id)
+            return
+        self.late += 1
+        self._unlogged += 1
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < self._interval_s:
+            return
+        log.warning(
+            "request %s: answered 504 at its deadline + %.0f ms, its supervisor not having "
+            "answered (process saturated); %d such late answers since the last warning, "
+            "%d since start",
+            request_id,
+            ANSWER_GRACE_S * 1000,
+            self._unlogged,
+            self.late,
+        )
+        self._logged_at = now
+        self._unlogged = 0
+
+
+#: This process's late and dead supervisors (``execute_plan``'s default).
+LATE_ANSWERS = LateAnswers()
 
 
 class BackendDirectory(Protocol):
@@ -150,8 +201,11 @@ def execute_plan(
     request_id: str,
     clock: Callable[[], float],
     presets: Mapping[str, Any] | None = None,
+    late_answers: LateAnswers = LATE_ANSWERS,
 ) -> RunResult:
-    """Run ``plan`` in a new supervisor and wait (this greenlet only) for its result.
+    """Run ``plan`` in a new supervisor and wait (this greenlet only) for its result, at
+    most until ``deadline`` + ``ANSWER_GRACE_S``: then the run has timed out (a 504), and
+    ``late_answers`` tells a late supervisor (overload) from a dead one (a bug).
 
     ``presets``: results already known for some steps (``PlanRun``)."""
     answer: gevent.event.AsyncResult = gevent.event.AsyncResult()
@@ -161,8 +215,12 @@ def execute_plan(
     try:
         result: RunResult = answer.get(timeout=wait_s)
     except gevent.Timeout:
-        # Only a supervisor that died without answering gets here; don't leave it running.
-        log.error("request %s: supervisor gave no answer", request_id)  # noqa: TRY400 - the Timeout has no useful traceback
-        ref.stop(block=False)
+        if answer.ready():  # it answered while this greenlet waited to run
+            answered: RunResult = answer.get()
+            return answered
+        alive = ref.is_alive()
+        late_answers.record(request_id, alive=alive)
+        if alive:
+            ref.stop(block=False)  # its answer, when it comes, goes nowhere
         return RunResult(RunStatus.TIMED_OUT, failed_step="supervisor")
     return result

@@ -70,6 +70,8 @@ def _start(split: bool, folder: Path) -> tuple[list[subprocess.Popen[bytes]], in
         processes.append(backends)
         wait_listening(backends_port)
         env["FRONTDOOR_BACKENDS_BASE_URL"] = f"http://127.0.0.1:{backends_port}"
+        # Not the embedded demo: the demo secrets (which bin/loadtest signs with) by opt-in.
+        env["FRONTDOOR_AUTH_DEMO"] = "true"
         args = [frontdoor, "serve", "--no-embedded", "--port", str(port)]
     else:
         args = [frontdoor, "serve", "--port", str(port), "--backends-port", str(backends_port)]

@@ -193,6 +193,10 @@ def main() -> None:
         env.update(
             FRONTDOOR_BACKENDS_BASE_URL=f"http://127.0.0.1:{backends_port}",
             FRONTDOOR_SERVER_MAX_INFLIGHT=str(args.max_inflight),
+            FRONTDOOR_AUTH_DEMO="true",  # --no-embedded: the demo secrets only by opt-in
+            # One address stands for every client here: measure the bound alone, without
+            # per-client limits or the headroom fair admission keeps for other clients.
+            FRONTDOOR_LIMITS_ENABLED="false",
         )
         children.append(
             spawn(

@@ -109,7 +109,10 @@ def _measure(args: argparse.Namespace, services_root: Path | None) -> Result:
         ),
     ]  # fmt: skip
     try:
-        frontdoor_env = dict(os.environ, FRONTDOOR_BACKENDS_BASE_URL=backends_url)
+        # --no-embedded: the demo secrets (which the load's tokens use) only by opt-in.
+        frontdoor_env = dict(
+            os.environ, FRONTDOOR_BACKENDS_BASE_URL=backends_url, FRONTDOOR_AUTH_DEMO="true"
+        )
         processes.append(
             spawn(
                 [FRONTDOOR, "serve", "--no-embedded", "--port", str(frontdoor_port)],

@@ -106,7 +106,11 @@ def main() -> None:
                 )
             )  # fmt: skip
             wait_listening(backends_port)
-            env = dict(os.environ, FRONTDOOR_BACKENDS_BASE_URL=f"http://127.0.0.1:{backends_port}")
+            env = dict(
+                os.environ,
+                FRONTDOOR_BACKENDS_BASE_URL=f"http://127.0.0.1:{backends_port}",
+                FRONTDOOR_AUTH_DEMO="true",  # --no-embedded: the demo secrets only by opt-in
+            )
             server = spawn(
                 [str(Path(PYTHON).with_name("frontdoor")), "serve", "--no-embedded",
                  "--port", str(port)],

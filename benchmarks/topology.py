@@ -80,6 +80,7 @@ def _run(name: str, backends_url: str, args: argparse.Namespace) -> Result:
                 os.environ,
                 FRONTDOOR_BACKENDS_BASE_URL=backends_url,
                 FRONTDOOR_SERVER_TOPOLOGY=topology,
+                FRONTDOOR_AUTH_DEMO="true",  # --no-embedded: the demo secrets only by opt-in
             )
             if topology == "edge":
                 env["FRONTDOOR_SERVER_PLAYBACK_UPSTREAM"] = urls[0]

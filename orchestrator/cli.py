@@ -98,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``frontdoor`` console script."""
     _patch()
     args = _parser().parse_args(argv)
-    from orchestrator.config import ConfigError, load_settings
+    from orchestrator.config import ConfigError, load_settings, require_secrets
 
     try:
         settings = load_settings(args.config)
+        if args.command == "serve":
+            # The public demo secrets serve the embedded demo only, unless auth.demo opts in.
+            require_secrets(settings, embedded_demo=_embedded(settings, args))
     except ConfigError as exc:
         print(f"frontdoor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -119,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         # stdout at /dev/null so that the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _embedded(settings: Any, args: argparse.Namespace) -> bool:
+    """Whether ``serve`` runs the simulated services in-process (the embedded demo)."""
+    return bool(settings.backends.embedded and not args.no_embedded)
 
 
 def _out(text: str) -> None:
@@ -183,12 +191,13 @@ def _routes(settings: Any, _args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Any, _args: argparse.Namespace) -> int:
-    from orchestrator.config import ConfigError
+    from orchestrator.config import ConfigError, require_secrets
     from orchestrator.packages import Served, check_backends
     from orchestrator.runtime import layer_specs
 
     warnings = list(settings.warnings)
     try:
+        require_secrets(settings, embedded_demo=settings.backends.embedded)
         # The packages load and every backend their endpoints call is configured.
         served = Served.configured(settings.server)
         endpoints = served.endpoints()
@@ -204,6 +213,16 @@ def _check_config(settings: Any, _args: argparse.Namespace) -> int:
     )
     _out(f"configuration OK: {len(endpoints)} endpoints from {packages}")
     return 0
+
+
+def _connection_caps(settings: Any, frontdoor: Any, *, embedded: bool) -> Any:
+    """The caps on open device connections: what the descriptor limit leaves after backend
+    calls' reserve (the soft limit is raised when allowed); ``DescriptorBudgetError``, a
+    ``ConfigError``, when too few fit."""
+    from orchestrator.frontend.connections import budgeted
+
+    slots = [view.max_concurrent for view in frontdoor.system.backend_views()]
+    return budgeted(settings.server, slots, embedded=embedded)
 
 
 def _serve(settings: Any, args: argparse.Namespace) -> int:
@@ -228,7 +247,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     simulated = None
     specs = settings.backend_specs()
     backends_url = settings.backends.base_url
-    if settings.backends.embedded and not args.no_embedded:
+    if _embedded(settings, args):
         from backends.simulated import SimulatedBackends
 
         simulated = SimulatedBackends(latency_profile=args.latency_profile)
@@ -238,6 +257,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
 
     try:
         frontdoor = Frontdoor.build(settings, specs)
+        connections = _connection_caps(settings, frontdoor, embedded=simulated is not None)
     except ConfigError as exc:
         print(f"frontdoor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         if simulated is not None:
@@ -249,7 +269,15 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     admin_port = settings.server.admin_port
     admin = (settings.server.admin_host, admin_port) if admin_port else None
     try:
-        server = HttpServer(frontdoor, host, port, settings.server.drain_s, admin_address=admin)
+        server = HttpServer(
+            frontdoor,
+            host,
+            port,
+            settings.server.drain_s,
+            admin_address=admin,
+            connections=connections,
+            drain_grace_s=settings.server.drain_grace_s,
+        )
         server.start()
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s:%s (admin %s): %s", host, port, admin, exc)  # noqa: TRY400 - no traceback

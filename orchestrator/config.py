@@ -66,6 +66,7 @@ __all__ = [
     "AuthSettings",
     "BackendsSettings",
     "ConfigError",
+    "LimitsSettings",
     "LoggingSettings",
     "MultipleConfigError",
     "ServerSettings",
@@ -75,13 +76,15 @@ __all__ = [
     "Topology",
     "describe_settings",
     "load_settings",
+    "require_secrets",
 ]
 
 ENV_PREFIX: Final = "FRONTDOOR_"
 #: The configuration file's path, when ``--config`` does not give one.
 CONFIG_ENV_KEY: Final = "FRONTDOOR_CONFIG"
 
-#: Public, well-known values: usable only while ``auth.demo`` is true, and always warned about.
+#: Public, well-known values: served only by the embedded demo, or where ``auth.demo`` opts
+#: in (``require_secrets``); always warned about.
 DEMO_TOKEN_SECRET: Final = "frontdoor-demo-token-secret-never-use-in-production"  # noqa: S105 - public by design
 DEMO_ADMIN_TOKEN: Final = "frontdoor-demo-admin-token"  # noqa: S105 - public by design
 
@@ -450,14 +453,65 @@ _GENERAL: Final = (
         "loopback address the admin listener binds to when server.admin_port is set",
     ),
     _Leaf(
+        "server.trust_request_id",
+        default=False,
+        kind=_BOOL,
+        description="pass a device's X-Request-Id on to backends as theirs; false: backends "
+        "get a fresh id (the device's is still echoed and logged beside it)",
+    ),
+    _Leaf(
         "server.max_inflight",
         32,
         _POSITIVE,
         "requests served at once by this process (one core); beyond it new requests are shed "
         "with 503. About capacity x acceptable latency: 32 measured best on this mix",
     ),
+    _Leaf(
+        "server.max_connections",
+        10_000,
+        _POSITIVE,
+        "device connections open at once in this process; when full, the oldest that has sent "
+        "no request for 1 s is closed for a newcomer, else the newcomer gets 503. Lowered at "
+        "start-up to what the descriptor limit leaves after backend calls' reserve "
+        "(orchestrator/ops/descriptors.py)",
+    ),
+    _Leaf(
+        "server.max_connections_per_ip",
+        256,
+        _POSITIVE,
+        "device connections open at once from one client address; beyond it new ones get 429 "
+        "and are closed. Behind a proxy every client shares its address: raise it",
+    ),
     _Leaf("server.max_body_bytes", 65_536, _POSITIVE, "largest request body accepted (else 413)"),
+    _Leaf(
+        "server.header_timeout_s",
+        10.0,
+        _Float(0, low_inclusive=False),
+        "seconds from a request's start (a connection's accept, or a kept-alive connection's "
+        "first byte) to the end of its headers; past it, 408 and the connection is closed",
+    ),
+    _Leaf(
+        "server.idle_timeout_s",
+        60.0,
+        _Float(0, low_inclusive=False),
+        "seconds a kept-alive connection may wait for its next request before it is closed",
+    ),
+    _Leaf(
+        "server.max_header_bytes",
+        32_768,
+        _Int(1024, 1_048_576),
+        "largest request header block read (else 431); the request line has its own 8 KiB "
+        "(else 414), and a header line 8 KiB",
+    ),
     _Leaf("server.drain_s", 10.0, _Float(0), "seconds in-flight requests get to finish on SIGTERM"),
+    _Leaf(
+        "server.drain_grace_s",
+        0.0,
+        _Float(0, 60),
+        "seconds the device listener keeps accepting after SIGTERM, /readyz already 503, so a "
+        "load balancer's health checks take the instance out before connections are refused "
+        "(docs/load-balancer.md); 0 closes it at once",
+    ),
     _Leaf(
         "server.gc_young_threshold",
         20_000,
@@ -493,23 +547,65 @@ _GENERAL: Final = (
         "playback layer)",
     ),
     _Leaf(
-        "auth.demo",
+        "server.body_timeout_s",
+        1.0,
+        _Float(0, 60, low_inclusive=False),
+        "seconds a request body may take to arrive once its headers are in (never past the "
+        "deadline; else 408); bodies are read before admission, so a slow one holds no slot",
+    ),
+    _Leaf(
+        "limits.enabled",
         default=True,
         kind=_BOOL,
-        description="demo mode: public demo secrets are used when none is set",
+        description="per-client rate limits (429) and fair admission; false: neither",
+    ),
+    _Leaf(
+        "limits.member_rate",
+        20.0,
+        _Float(0, low_inclusive=False),
+        "requests per second a member may sustain (a batch costs its number of calls)",
+    ),
+    _Leaf(
+        "limits.member_burst",
+        60,
+        _Int(1),
+        "most requests a member may send at once (its bucket's size; refilled at "
+        "limits.member_rate)",
+    ),
+    _Leaf(
+        "limits.address_rate",
+        250.0,
+        _Float(0, low_inclusive=False),
+        "requests per second from one client address without a member (public endpoints, "
+        "unauthenticated batches)",
+    ),
+    _Leaf(
+        "limits.address_burst",
+        500,
+        _Int(1),
+        "most requests one address may send at once (its bucket's size; refilled at "
+        "limits.address_rate)",
+    ),
+    _Leaf(
+        "auth.demo",
+        default=False,
+        kind=_BOOL,
+        description="accept the public demo secrets outside the embedded demo (warned); "
+        "without it only `frontdoor serve` with embedded services runs without secrets",
     ),
     _Leaf(
         "auth.token_secret",
         None,
         _Secret(_MIN_SECRET_CHARS),
-        "HMAC-SHA256 key for member tokens; required unless auth.demo",
+        "HMAC-SHA256 key for member tokens (and edge enrichments); required outside the "
+        "embedded demo unless auth.demo",
     ),
     _Leaf("auth.token_ttl_s", 86_400, _POSITIVE, "lifetime of an issued member token, in seconds"),
     _Leaf(
         "auth.admin_token",
         None,
         _Secret(_MIN_ADMIN_TOKEN_CHARS),
-        "bearer token for admin routes; required unless auth.demo",
+        "bearer token for admin routes; required outside the embedded demo unless auth.demo",
     ),
     _Leaf("statsd.host", "127.0.0.1", _HOST, "statsd server host"),
     _Leaf("statsd.port", 8125, _PORT, "statsd server UDP port"),
@@ -717,15 +813,39 @@ class ServerSettings:
     #: 0: admin routes are served on ``port``; else only on ``admin_host:admin_port``.
     admin_port: int
     admin_host: str
+    #: Whether a device's ``X-Request-Id`` is also the id its backend calls carry.
+    trust_request_id: bool
     max_inflight: int
+    #: Caps on open device connections, in all (before the descriptor budget lowers it)
+    #: and per client address (``orchestrator/frontend/connections.py``).
+    max_connections: int
+    max_connections_per_ip: int
     max_body_bytes: int
+    #: The request head's deadline and size, and keep-alive's idle limit
+    #: (``orchestrator/frontend/httpserver.py``, ``ProtocolLimits``).
+    header_timeout_s: float
+    idle_timeout_s: float
+    max_header_bytes: int
     drain_s: float
+    drain_grace_s: float
     gc_young_threshold: int
     topology: Topology
     #: The API packages served here, and those passed through to ``playback_upstream``.
     apis: tuple[str, ...]
     passthrough: tuple[str, ...]
     playback_upstream: str
+    body_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsSettings:
+    """Per-client rate limits and fair admission (``[limits]``)."""
+
+    enabled: bool
+    member_rate: float
+    member_burst: int
+    address_rate: float
+    address_burst: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -736,6 +856,9 @@ class AuthSettings:
     token_secret: str = dataclasses.field(repr=False)
     token_ttl_s: int
     admin_token: str = dataclasses.field(repr=False)
+    #: The secrets left at their public demo value (none set): ``require_secrets`` refuses
+    #: them outside the embedded demo unless ``demo`` opts in.
+    demo_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -787,6 +910,7 @@ class Settings:
     statsd: StatsdSettings
     backends: BackendsSettings
     logging: LoggingSettings
+    limits: LimitsSettings
     #: Things an operator should fix but that do not stop the process (demo secrets...).
     warnings: tuple[str, ...] = ()
 
@@ -964,23 +1088,38 @@ def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str)
 def _demo_or_given(
     resolver: _Resolver, name: str, demo_value: str, what: str, warnings: list[str]
 ) -> str:
-    """A secret the operator set, or the public demo one while demo mode allows it."""
-    demo = bool(resolver.get("auth.demo"))
+    """A secret the operator set, or the public demo one (``require_secrets`` decides where
+    that may serve). Set explicitly, the public value needs ``auth.demo``."""
     env_key = _BY_NAME[name].env_key
     if name in resolver.values:
         value = str(resolver.values[name])
         if value != demo_value:
             return value
-        if not demo:
+        if not resolver.get("auth.demo"):
             raise ConfigError(
                 name,
                 "the public demo value is not allowed when auth.demo is false",
                 resolver.sources[name],
             )
-    elif not demo:
-        raise ConfigError(name, f"required when auth.demo is false; set {env_key}")
     warnings.append(f"using the demo {what}; set {env_key}")
     return demo_value
+
+
+def require_secrets(settings: Settings, *, embedded_demo: bool) -> None:
+    """Refuse the public demo secrets, unless this start is the embedded demo (``frontdoor
+    serve`` with its simulated services in-process) or ``auth.demo`` opts in.
+
+    One ``ConfigError`` naming every secret still at its demo value and how to set it.
+    """
+    missing = settings.auth.demo_secrets
+    if not missing or embedded_demo or settings.auth.demo:
+        return
+    keys = " and ".join(_BY_NAME[name].env_key for name in missing)
+    raise ConfigError(
+        ", ".join(missing),
+        f"required outside the embedded demo (bin/serve); set {keys}, or "
+        "FRONTDOOR_AUTH_DEMO=true to serve with the public demo secrets",
+    )
 
 
 def _server(resolver: _Resolver, warnings: list[str]) -> ServerSettings:
@@ -1060,14 +1199,24 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
     resolver = _Resolver(given)
 
     server = _server(resolver, warnings)
+    token_secret = _demo_or_given(
+        resolver, "auth.token_secret", DEMO_TOKEN_SECRET, "token secret", warnings
+    )
+    admin_token = _demo_or_given(
+        resolver, "auth.admin_token", DEMO_ADMIN_TOKEN, "admin token", warnings
+    )
     auth = AuthSettings(
         demo=resolver.get("auth.demo"),
-        token_secret=_demo_or_given(
-            resolver, "auth.token_secret", DEMO_TOKEN_SECRET, "token secret", warnings
-        ),
+        token_secret=token_secret,
         token_ttl_s=resolver.get("auth.token_ttl_s"),
-        admin_token=_demo_or_given(
-            resolver, "auth.admin_token", DEMO_ADMIN_TOKEN, "admin token", warnings
+        admin_token=admin_token,
+        demo_secrets=tuple(
+            name
+            for name, value, demo in (
+                ("auth.token_secret", token_secret, DEMO_TOKEN_SECRET),
+                ("auth.admin_token", admin_token, DEMO_ADMIN_TOKEN),
+            )
+            if value == demo
         ),
     )
 
@@ -1077,5 +1226,6 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] | None = N
         statsd=StatsdSettings(**resolver.section("statsd")),
         backends=_backends(resolver),
         logging=LoggingSettings(**resolver.section("logging")),
+        limits=LimitsSettings(**resolver.section("limits")),
         warnings=tuple(warnings),
     )

@@ -112,8 +112,18 @@ class Frontdoor:
         signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
         options = AppOptions(
             max_body_bytes=settings.server.max_body_bytes,
+            header_timeout_s=settings.server.header_timeout_s,
+            idle_timeout_s=settings.server.idle_timeout_s,
+            max_header_bytes=settings.server.max_header_bytes,
             max_inflight=settings.server.max_inflight,
             admin_token=settings.auth.admin_token,
+            body_timeout_s=settings.server.body_timeout_s,
+            limits_enabled=settings.limits.enabled,
+            member_rate=settings.limits.member_rate,
+            member_burst=settings.limits.member_burst,
+            address_rate=settings.limits.address_rate,
+            address_burst=settings.limits.address_burst,
+            trust_request_id=settings.server.trust_request_id,
         )
         metrics = Metrics.from_settings(settings.statsd, registry.endpoints, sorted(needed))
         windows = EndpointWindows(registry.endpoints)

@@ -2,13 +2,18 @@
 
 The order of work for a request, in one place (each stage is a module of its own):
   arrive (``request``) -> the app's own endpoints, answered even while shedding: documents
-  (``documents``), health (``health``), admin routes (``admin_route``) -> admission
-  (``admission``: shed with 503 before any work) -> the batch endpoint (``batching``: its
-  calls go down the same stages from routing on), or one call: routing (``routing``) ->
-  scope (``scope``: deadline, shared calls, a trusted edge's enrichment, ``edge_enrichment``)
-  -> authentication (``authentication``) -> body (``body``) -> plan (``plan_stage``:
-  parameters, ``fields``, the run, its result shaped by ``results``) -> response
-  (``respond``, observed once by ``observe``).
+  (``documents``), health (``health``), admin routes (``admin_route``) -> the batch endpoint
+  (``batching``: its scope and body, then its calls go down the same stages from routing
+  on), or one call: routing (``routing``) -> scope (``scope``: deadline, shared calls, a
+  trusted edge's enrichment, ``edge_enrichment``) -> authentication (``authentication``)
+  -> rate limit (``ratelimit``: 429 per member, else per address; a batch costs its calls)
+  -> body (``body``: read in full, within ``server.body_timeout_s``) -> admission
+  (``admission``: shed with 503 before any backend work, fairly between clients) -> plan
+  (``plan_stage``: parameters, ``fields``, the run, its result shaped by ``results``) ->
+  response (``respond``, observed once by ``observe``).
+Admission comes after the body so that a slow body holds no slot (a request trickling its
+body costs a greenlet and its socket until the body timeout, never the capacity of
+others); everything before it is microseconds of work and reads nothing but the request.
 Every failure becomes an ``application/problem+json`` response (or, in a batch, that call's
 problem) with a stable code and the request id; no exception, stack trace or backend body
 reaches a device.
@@ -36,9 +41,11 @@ from orchestrator.frontend.documents import Documents
 from orchestrator.frontend.edge_enrichment import EdgeEnrichment
 from orchestrator.frontend.enrichment import Enricher
 from orchestrator.frontend.health import Health, Running
+from orchestrator.frontend.httpserver import MAX_HEADER_BYTES, ProtocolLimits, Refusal
 from orchestrator.frontend.observe import Observer
 from orchestrator.frontend.plan_stage import FallbackRecorder, PlanStage
 from orchestrator.frontend.protocol.batch import BATCH_PATH, MAX_CALLS
+from orchestrator.frontend.ratelimit import Client, Policy, RateLimiter, scope_member
 from orchestrator.frontend.request import Environ, Request, StartResponse, arrive
 from orchestrator.frontend.respond import Responder
 from orchestrator.frontend.results import Results
@@ -70,9 +77,23 @@ class AppOptions:
     batch_max_calls: int = MAX_CALLS
     batch_concurrency: int = 8
     batch_deadline_ms: int = 2000
-    #: The longest an admin request's body may take to arrive (a device request's body has
-    #: its endpoint's deadline).
+    #: The longest an admin request's body may take to arrive.
     admin_body_timeout_s: float = 5.0
+    #: The longest a device request's body may take to arrive (and never past its deadline).
+    body_timeout_s: float = 1.0
+    #: The request head's deadline and size and keep-alive's idle limit, which the HTTP
+    #: server enforces (``httpserver.ProtocolLimits``, read from ``protocol_limits``).
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 60.0
+    max_header_bytes: int = MAX_HEADER_BYTES
+    #: Per-client rate limits and fair admission (``[limits]``); off: neither.
+    limits_enabled: bool = True
+    member_rate: float = 20.0
+    member_burst: int = 60
+    address_rate: float = 250.0
+    address_burst: int = 500
+    #: Whether a device's ``X-Request-Id`` is also its backend calls' (``arrive``).
+    trust_request_id: bool = False
 
 
 class FrontdoorApp:
@@ -98,6 +119,7 @@ class FrontdoorApp:
         topology), presetting the ``shared_steps`` it brings; without one the header is
         ignored and every step is called."""
         self.registry = registry
+        self._trust_request_id = options.trust_request_id
         if metrics is None:  # tests that build the app alone: drop metrics
             names = MetricNames("frontdoor", registry.endpoints, sorted(registry.backends()))
             metrics = Metrics(names, NullSink())
@@ -106,18 +128,43 @@ class FrontdoorApp:
             access_log = AccessLog(slow_request_ms=1000)
         if windows is None:
             windows = EndpointWindows(registry.endpoints, clock=clock)
-        self.admission = Admission(options.max_inflight)
+        self.admission = Admission(options.max_inflight, fair=options.limits_enabled)
+        self.limiter = (
+            RateLimiter(
+                Policy("member", options.member_rate, options.member_burst),
+                Policy("address", options.address_rate, options.address_burst),
+                clock,
+            )
+            if options.limits_enabled
+            else None
+        )
+        self._signer = signer
         self._clock = clock
         observer = Observer(windows, access_log, clock, quiet=health.PATHS)
+        self._observer = observer
+        #: What the HTTP server serving this app enforces before it runs, and the hook that
+        #: gives the requests it refuses their access line and metric (``refused``).
+        self.protocol_limits = ProtocolLimits(
+            header_timeout_s=options.header_timeout_s,
+            idle_timeout_s=options.idle_timeout_s,
+            max_header_bytes=options.max_header_bytes,
+            on_refusal=self.refused,
+        )
         respond = Responder(observer)
-        body = BodyReader(options.max_body_bytes, clock)
+        body = BodyReader(options.max_body_bytes, clock, options.body_timeout_s)
         limits = Limits(options.batch_max_calls, options.batch_concurrency)
         enrichment = None if enricher is None else EdgeEnrichment(enricher, shared_steps)
         results = Results(signer, Deprecations(registry.endpoints))
         self._respond = respond
         self._documents = Documents(registry, limits, respond)
         self._health = Health(backends, respond)
-        self._admin = AdminRoute(admin, body, respond, clock, options.admin_body_timeout_s)
+        self._admin = AdminRoute(
+            admin,
+            BodyReader(options.max_body_bytes, clock),
+            respond,
+            clock,
+            options.admin_body_timeout_s,
+        )
         self._router = Router(registry)
         self._scopes = Scopes(backends, options.admin_token, enrichment)
         self._authenticator = Authenticator(signer)
@@ -146,6 +193,12 @@ class FrontdoorApp:
     def draining(self, draining: bool) -> None:
         self._health.draining = draining
 
+    def refused(self, refusal: Refusal) -> None:
+        """A request the HTTP server refused before the pipeline ran (bad framing, an
+        oversized or late head): its metric and access line."""
+        self.metrics.refused(refusal.code)
+        self._observer.refused(refusal)
+
     # -- WSGI -----------------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -159,7 +212,9 @@ class FrontdoorApp:
 
     def admin_only(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """The admin listener's WSGI callable: ``/_admin/*`` only, 404 for every other path."""
-        request = arrive(environ, self._clock(), self.metrics.request())
+        request = arrive(
+            environ, self._clock(), self.metrics.request(), trust_request_id=self._trust_request_id
+        )
         answered = self._admin.serve(start_response, request)
         if answered is None:
             return self._respond.problem(start_response, request, problems.not_found(request.path))
@@ -170,7 +225,9 @@ class FrontdoorApp:
     def _call(
         self, environ: Environ, start_response: StartResponse, *, admin: bool
     ) -> Iterable[bytes]:
-        request = arrive(environ, self._clock(), self.metrics.request())
+        request = arrive(
+            environ, self._clock(), self.metrics.request(), trust_request_id=self._trust_request_id
+        )
         # The app's own endpoints: answered before admission, even while shedding.
         answered = self._documents.serve(start_response, request)
         if answered is None:
@@ -179,27 +236,53 @@ class FrontdoorApp:
             answered = self._admin.serve(start_response, request, served=admin)
         if answered is not None:
             return answered
-        if not self.admission.try_enter():
-            # Shed before any parsing or backend work: rejection must be far cheaper than work.
-            problem = problems.overloaded(retry_after_s=1)
-            return self._respond.problem(start_response, request, problem)
+        return self._device(environ, start_response, request)
+
+    def _device(
+        self, environ: Environ, start_response: StartResponse, request: Request
+    ) -> Iterable[bytes]:
+        """A device request: received (routed, authenticated, rate limited, its body read),
+        then admitted and run."""
         try:
-            status, body = self._handle(environ, request)
+            client, run = self._receive(environ, request)
+        except problems.Problem as problem:
+            return self._respond.problem(start_response, request, problem)
+        except Exception as exc:  # noqa: BLE001 - a bug becomes a 500, logged by unhandled
+            return self._respond.unhandled(start_response, request, exc)
+        if not self.admission.try_enter(client):
+            # Shed before any backend work: rejection must be far cheaper than work.
+            shed = problems.overloaded(retry_after_s=1)
+            return self._respond.problem(start_response, request, shed)
+        try:
+            status, body = run()
         except problems.Problem as problem:
             return self._respond.problem(start_response, request, problem)
         except Exception as exc:  # noqa: BLE001 - a bug becomes a 500, logged by unhandled
             return self._respond.unhandled(start_response, request, exc)
         finally:
-            self.admission.leave()
+            self.admission.leave(client)
         return self._respond.json(start_response, request, status, body)
 
-    def _handle(self, environ: Environ, request: Request) -> tuple[int, Any]:
-        """An admitted request's status and body: a batch, or one call's stages."""
+    def _receive(
+        self, environ: Environ, request: Request
+    ) -> tuple[Client | None, Callable[[], tuple[int, Any]]]:
+        """Everything before admission: whom the request is charged to (rate limited), and
+        the work to run once admitted, its body already read."""
         if request.path == BATCH_PATH:
-            return self._batch.serve(environ, request)
+            scope, calls = self._batch.receive(environ, request)
+            member = None if self.limiter is None else scope_member(scope, self._signer)
+            client = self._charge(environ, member, len(calls))
+            return client, lambda: self._batch.run(request, scope, calls, client)
         endpoint, path_params = self._router.route(request)
         scope = self._scopes.open(environ, request.started, endpoint.deadline_ms)
         request.member_id = self._authenticator.member(scope, endpoint)
+        client = self._charge(environ, request.member_id, 1)
         body = self._body.read(environ, scope.deadline) if endpoint.method in WITH_BODY else None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        return self._plans.serve(request, scope, endpoint, path_params, query, body)
+        return client, lambda: self._plans.serve(request, scope, endpoint, path_params, query, body)
+
+    def _charge(self, environ: Environ, member: str | None, cost: int) -> Client | None:
+        """The client a request is charged to (None: limits are off); raises the 429."""
+        if self.limiter is None:
+            return None
+        return self.limiter.charge(member, environ.get("REMOTE_ADDR") or "", max(1, cost))

@@ -11,7 +11,7 @@ problem, with its own request id ``<batch id>.<index>``), never raised.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import gevent.pool
@@ -81,15 +81,40 @@ class BatchEndpoint:
 
     def serve(self, environ: Environ, request: Request) -> tuple[int, Any]:
         """Run every call of the batch ``request`` posts; its status and envelope."""
+        scope, calls = self.receive(environ, request)
+        return self.run(request, scope, calls)
+
+    def receive(self, environ: Environ, request: Request) -> tuple[Scope, tuple[BatchCall, ...]]:
+        """The batch's scope and calls, its body read (the app does this before admission)."""
         if request.method != "POST":
             raise problems.method_not_allowed(("POST",))
         scope = self._scopes.open(environ, request.started, self._deadline_ms)
         calls = parse_batch(self._body.read(environ, scope.deadline), self._max_calls)
+        return scope, calls
+
+    def run(
+        self,
+        request: Request,
+        scope: Scope,
+        calls: tuple[BatchCall, ...],
+        client: Hashable | None = None,
+    ) -> tuple[int, Any]:
+        """Run the calls, each admitted as ``client``'s; the batch's status and envelope."""
         pool = gevent.pool.Pool(self._concurrency)
-        replies = pool.map(lambda numbered: self._call(request, scope, *numbered), enumerate(calls))
+        replies = pool.map(
+            lambda numbered: self._call(request, scope, numbered[0], numbered[1], client),
+            enumerate(calls),
+        )
         return 200, envelope(list(replies))
 
-    def _call(self, batch: Request, scope: Scope, index: int, call: BatchCall) -> dict[str, Any]:
+    def _call(
+        self,
+        batch: Request,
+        scope: Scope,
+        index: int,
+        call: BatchCall,
+        client: Hashable | None = None,
+    ) -> dict[str, Any]:
         """One call of a batch through the common stages; its failure is its reply."""
         request = Request(
             f"{batch.request_id}.{index}",
@@ -98,10 +123,11 @@ class BatchEndpoint:
             self._clock(),
             environ=batch.environ,
             metrics=batch.metrics,
+            backend_request_id=f"{batch.backend_request_id or batch.request_id}.{index}",
         )
         if call.problem is not None:
             return failure(call.id, call.problem, request.request_id)
-        if not self._admission.try_enter():
+        if not self._admission.try_enter(client):
             return failure(call.id, problems.overloaded(retry_after_s=1), request.request_id)
         try:
             endpoint, path_params = self._router.route(request)
@@ -122,7 +148,7 @@ class BatchEndpoint:
             self._observer.call_finished(batch, request, 500)
             return failure(call.id, problems.internal_error(), request.request_id)
         finally:
-            self._admission.leave()
+            self._admission.leave(client)
         self._observer.call_finished(batch, request, status)
         return answer(call.id, status, payload, dict(request.extra_headers))
 

@@ -4,7 +4,8 @@ An edge that already authenticated the device and called the shared services pas
 their results along (``X-Frontdoor-Enrichment``, ``orchestrator.frontend.enrichment``).
 A valid one stands for the member's token for the scope's calls, and presets the steps
 this process declares presettable (``shared_steps``); results for other steps are ignored.
-A forged, malformed or expired one is a 403 ``forbidden`` (the reason is logged). Without
+A forged, malformed or expired one, or one sealed for another method or path (a replay), is
+a 403 ``forbidden`` (the reason is logged). Without
 the header, the calls authenticate and call every step as usual.
 """
 
@@ -36,7 +37,9 @@ class EdgeEnrichment:
         if sealed is None:
             return
         try:
-            member, results = self._enricher.open(sealed)
+            member, results = self._enricher.open(
+                sealed, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+            )
         except EnrichmentError as exc:
             log.warning("rejected enrichment: %s", exc)
             raise problems.forbidden() from None

@@ -6,15 +6,18 @@ and device), and passes the request on to the playback layer with their results,
 layer does not call them again. The results travel in one header,
 ``X-Frontdoor-Enrichment: <payload>.<signature>``:
 
-- the payload is base64url JSON ``{"sub": member id, "exp": unix time, "results": {...}}``;
+- the payload is base64url JSON ``{"sub": member id, "exp": unix time, "m": method,
+  "p": path, "results": {...}}``;
 - the signature is HMAC-SHA256 over a fixed domain prefix and the payload, keyed with the
   token secret both processes already share for member tokens (the prefix keeps an
   enrichment from ever verifying as a token, and the other way round).
 
 A verified enrichment stands for the member's token at the layer (the edge checked the
 token) and presets the steps it names that the layer's packages declare shared (the layer
-ignores others). It expires after ``TTL_S``: enough for one hop, too short to be worth
-replaying. Anything wrong with it is an ``EnrichmentError``.
+ignores others). It is bound to the member, the method and the path of the request it was
+sealed for (the path as the layer sees it, ``PATH_INFO``): replayed on another endpoint, or
+another title's, it is refused. It expires after ``TTL_S``: enough for one hop, too short to
+be worth replaying. Anything wrong with it is an ``EnrichmentError``.
 """
 
 from __future__ import annotations
@@ -57,14 +60,21 @@ class Enricher:
         self._secret = secret
         self._clock = clock
 
-    def seal(self, member_id: str, results: Mapping[str, Any]) -> str:
-        """The header value carrying ``results`` for ``member_id``."""
-        claims = {"sub": member_id, "exp": int(self._clock()) + TTL_S, "results": dict(results)}
+    def seal(self, member_id: str, results: Mapping[str, Any], method: str, path: str) -> str:
+        """The header value carrying ``results`` for ``member_id``'s ``method`` ``path``."""
+        claims = {
+            "sub": member_id,
+            "exp": int(self._clock()) + TTL_S,
+            "m": method,
+            "p": path,
+            "results": dict(results),
+        }
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._sign(payload)}"
 
-    def open(self, value: str) -> tuple[str, dict[str, Any]]:
-        """The member id and the results of a valid header value."""
+    def open(self, value: str, method: str, path: str) -> tuple[str, dict[str, Any]]:
+        """The member id and the results of a valid header value sealed for ``method``
+        ``path``."""
         if len(value) > MAX_CHARS or value.count(".") != 1:
             raise EnrichmentError("not an enrichment")
         payload, signature = value.split(".")
@@ -78,6 +88,8 @@ class Enricher:
             raise EnrichmentError("no expiry")
         if expires < self._clock():
             raise EnrichmentError("expired")
+        if claims.get("m") != method or claims.get("p") != path:
+            raise EnrichmentError("sealed for another request")
         if not isinstance(results, dict):
             raise EnrichmentError("no results")
         return member_id, results

@@ -84,7 +84,8 @@ def _pass_through(endpoint: Endpoint, enricher: Enricher, shared: frozenset[str]
             query.append(("fields", str(ctx.selection)))
         body = {name: params[name] for name in body_params if name in params}
         known = {name: ctx.results[name] for name in shared if name in ctx.results}
-        sealed = enricher.seal(ctx.member_id or "", known)
+        # Bound to this method and path: replayed on another endpoint it is refused.
+        sealed = enricher.seal(ctx.member_id or "", known, endpoint.method, "/" + "/".join(path))
         return BackendRequest(
             endpoint.method,
             path,

@@ -70,7 +70,7 @@ class PlanStage:
                 params=params,
                 member_id=request.member_id,
                 deadline=deadline,
-                request_id=request.request_id,
+                request_id=request.backend_request_id or request.request_id,
                 clock=self._clock,
                 presets=scope.presets,
             )

@@ -51,6 +51,9 @@ class Request:
     metrics: RequestMetrics | None = None
     records: tuple[StepRecord, ...] = ()
     backend_calls: int = 0
+    #: The id its backend calls carry: ``request_id`` when Frontdoor made it (or trusts the
+    #: device's, ``server.trust_request_id``), else a fresh one; empty: ``request_id``.
+    backend_request_id: str = ""
 
 
 @dataclass(slots=True)
@@ -71,15 +74,24 @@ class Scope:
     presets: Mapping[str, Any] | None = None
 
 
-def arrive(environ: Environ, started: float, metrics: RequestMetrics) -> Request:
-    """The request ``environ`` describes, arrived at ``started``."""
+def arrive(
+    environ: Environ, started: float, metrics: RequestMetrics, *, trust_request_id: bool = False
+) -> Request:
+    """The request ``environ`` describes, arrived at ``started``.
+
+    A device's well-formed ``X-Request-Id`` is the request's id (echoed, logged); its
+    backend calls carry it only with ``trust_request_id``, else an id made here, so that a
+    device cannot choose, or collide with, the ids backends log and correlate by."""
+    given = environ.get("HTTP_X_REQUEST_ID")
+    own = request_id(given)
     return Request(
-        request_id(environ.get("HTTP_X_REQUEST_ID")),
+        own,
         environ.get("REQUEST_METHOD", "GET"),
         environ.get("PATH_INFO", "/") or "/",
         started,
         environ=environ,
         metrics=metrics,
+        backend_request_id=own if trust_request_id or own != given else _new_id(),
     )
 
 
@@ -87,6 +99,10 @@ def request_id(header: str | None) -> str:
     """Accept a well-formed device request id; otherwise make one (128 random bits)."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
+    return _new_id()
+
+
+def _new_id() -> str:
     return f"{_IDS.getrandbits(128):032x}"
 
 

@@ -3,7 +3,10 @@
 Draining (``stop``): ``/readyz`` turns 503 and the device listener stops accepting
 (``begin_drain``); responses from then on carry ``Connection: close``; requests in flight
 get up to ``drain_s`` to finish; then idle keep-alive connections are closed, the admin
-listener stops and the actors stop, so a rolling restart loses nothing.
+listener stops and the actors stop, so a rolling restart loses nothing. With
+``drain_grace_s`` the listener keeps accepting (and serving, with ``Connection: close``) that
+long after ``/readyz`` turned 503, so that a load balancer's health check takes the
+instance out before any connection is refused or closed (docs/load-balancer.md).
 
 With ``admin_address`` the admin routes get a listener of their own, which must be on a
 loopback address; the device port then answers ``/_admin/*`` with 404.
@@ -21,6 +24,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
+from orchestrator.frontend.connections import ConnectionLimits
 from orchestrator.frontend.httpserver import NoDelayWSGIServer
 from orchestrator.runtime import Frontdoor
 
@@ -115,6 +119,7 @@ class HttpServer:
 
     ``admin_address``: a loopback (host, port) on which ``/_admin/*`` is served alone; None
     serves admin routes on the device port. ``AdminBindError`` for any other address.
+    ``connections``: the caps on open device connections (``frontend/connections.py``).
     """
 
     def __init__(
@@ -125,10 +130,17 @@ class HttpServer:
         drain_s: float,
         *,
         admin_address: tuple[str, int] | None = None,
+        connections: ConnectionLimits | None = None,
+        drain_grace_s: float = 0.0,
     ) -> None:
         self.frontdoor = frontdoor
+        #: Seconds the listener stays open once draining (``/readyz`` already 503).
+        self.drain_grace_s = drain_grace_s
+        #: Caps on open device connections (the admin listener has none); None: uncapped.
+        self.connections = connections
         self.drain_s = drain_s
         self._stopped = gevent.event.Event()
+        self._grace_over = gevent.event.Event()
         self._stopping = False
         self._requests = _Requests()
         app = frontdoor.app
@@ -145,17 +157,25 @@ class HttpServer:
             device: _WsgiApp = app.device_only
         else:
             device = app
-        self._wsgi = self._listener((host, port), device)
+        self._wsgi = self._listener((host, port), device, connections)
 
-    def _listener(self, address: tuple[str, int], app: _WsgiApp) -> NoDelayWSGIServer:
-        # A pool (unbounded: admission control sheds, not the accept loop) so that stopping
-        # can close the connections left open.
+    def _listener(
+        self,
+        address: tuple[str, int],
+        app: _WsgiApp,
+        connections: ConnectionLimits | None = None,
+    ) -> NoDelayWSGIServer:
+        # A pool (unbounded: ``connections`` caps the device listener, refusing at once
+        # rather than leaving clients in the backlog) so that stopping can close the
+        # connections left open.
         return NoDelayWSGIServer(
             address,
             self._requests.wrap(app),
             spawn=gevent.pool.Pool(),
             log=None,
             error_log=log,
+            connections=connections,
+            protocol_limits=self.frontdoor.app.protocol_limits,
         )
 
     @property
@@ -194,20 +214,29 @@ class HttpServer:
 
         Requests in flight, and new ones on connections already open, are still served
         (with ``Connection: close``). The admin listener keeps serving until ``stop`` ends.
+        With ``drain_grace_s`` the listener stays open (new connections served the same
+        way) until ``stop`` has waited that long.
         """
         if self.frontdoor.app.draining:
             return
         self.frontdoor.app.draining = True
         self._requests.closing = True
-        self._wsgi.close()
+        if not self.drain_grace_s:
+            self._wsgi.close()
 
     def stop(self) -> None:
         """Drain: not ready, stop accepting, finish in-flight requests (up to ``drain_s``),
-        close what is left, stop actors. A second call returns at once."""
+        close what is left, stop actors. A second call returns at once, ending the grace
+        (``drain_grace_s``) if it is still running: a second SIGTERM or Ctrl-C means now."""
         if self._stopping:
+            self._grace_over.set()
             return
         self._stopping = True
         self.begin_drain()
+        if self.drain_grace_s:
+            log.info("draining: /readyz is 503, accepting for %.1f s more", self.drain_grace_s)
+            self._grace_over.wait(self.drain_grace_s)  # balancers' checks see the 503 meanwhile
+            self._wsgi.close()
         log.info("draining: waiting up to %.1f s for in-flight requests", self.drain_s)
         if not self._requests.wait_idle(self.drain_s):
             log.warning(

@@ -215,6 +215,9 @@ class AccessEntry:
     backend_calls: int
     client: str | None
     device_type: str | None
+    #: The id its backend calls carried, when not ``request_id`` (a device's id, not
+    #: trusted: ``server.trust_request_id``); None when they carried ``request_id``.
+    backend_request_id: str | None = None
 
 
 def access_entry(
@@ -223,6 +226,7 @@ def access_entry(
     request_id: str,
     status: int,
     latency_ms: float,
+    backend_request_id: str = "",
     endpoint: str | None = None,
     team: str | None = None,
     degraded: Sequence[str] = (),
@@ -250,6 +254,9 @@ def access_entry(
         backend_calls=backend_calls,
         client=None if client is None else _UNSAFE_ADDRESS.sub("_", str(client)[:64]),
         device_type=sanitize(None if device is None else str(device)),
+        backend_request_id=backend_request_id
+        if backend_request_id and backend_request_id != request_id
+        else None,
     )
 
 
@@ -297,6 +304,7 @@ class AccessLog:
                 "client": entry.client,
                 "device_type": entry.device_type,
                 "slow": slow,
+                "backend_request_id": entry.backend_request_id,
             }
             self._log.info("access", extra={FIELDS_ATTR: fields})
         if not slow or not self._log.isEnabledFor(logging.WARNING):

@@ -23,6 +23,10 @@ name                                            type     when
 ``{p}.frontend.inflight``                       gauge    every ``gauge_interval_s``
 ``{p}.frontend.shed``                           counter  requests shed (503 before routing),
                                                          sent as a delta each interval
+``{p}.frontend.refused.{code}``                 counter  requests the HTTP server refused
+                                                         before the app ran, by problem
+                                                         code (``REFUSED_CODES``: framing,
+                                                         head size, head timeout)
 ==============================================  =======  ==================================
 
 A team's errors are the 5xx of its own endpoints only: 4xx are the device's doing, and a
@@ -71,6 +75,7 @@ __all__ = [
     "DEFAULT_FLUSH_INTERVAL_S",
     "DEFAULT_MAX_UDP_BYTES",
     "NAME_PATTERN",
+    "REFUSED_CODES",
     "BackendGauges",
     "BackendNames",
     "CapturingSink",
@@ -98,6 +103,17 @@ NAME_PATTERN: Final = re.compile(r"[a-z0-9_]+")
 _PREFIX_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}")
 
 _STATUS_CLASSES: Final = ("2xx", "4xx", "5xx")
+#: The problem codes of requests the HTTP server refuses before the app runs
+#: (``orchestrator/frontend/httpserver.py`` ``REFUSAL_CODES``; a test keeps them equal).
+REFUSED_CODES: Final = (
+    "bad_request",
+    "malformed_body",
+    "request_timeout",
+    "uri_too_long",
+    "headers_too_large",
+    "unsupported_transfer_coding",
+    "internal_error",
+)
 # Looked up once, for ``RequestMetrics.steps``: on Python 3.11 naming an enum member costs
 # a class look-up of ~70 ns.
 _FALLBACK: Final = Outcome.FALLBACK
@@ -236,6 +252,9 @@ class MetricNames:
         self.teams: Mapping[str, str] = MappingProxyType(team_errors)
         self.frontend_inflight = f"{prefix}.frontend.inflight"
         self.frontend_shed = f"{prefix}.frontend.shed"
+        self.frontend_refused: Mapping[str, str] = MappingProxyType(
+            {code: f"{prefix}.frontend.refused.{_part(code, 'code')}" for code in REFUSED_CODES}
+        )
 
     def catalogue(self) -> dict[str, StatKind]:
         """Every name with its type: for docs, dashboards and tests."""
@@ -243,6 +262,7 @@ class MetricNames:
             self.frontend_inflight: StatKind.GAUGE,
             self.frontend_shed: StatKind.COUNTER,
         }
+        names.update(dict.fromkeys(self.frontend_refused.values(), StatKind.COUNTER))
         for endpoint in self.endpoints.values():
             names[endpoint.latency] = StatKind.TIMER
             names[endpoint.degraded] = StatKind.COUNTER
@@ -551,6 +571,14 @@ class Metrics:
     def request(self) -> RequestMetrics:
         """A collector for one request's stats, flushed by its ``finish``."""
         return RequestMetrics(self)
+
+    def refused(self, code: str) -> None:
+        """A request the HTTP server refused before the app ran, by its problem code."""
+        name = self.names.frontend_refused.get(code)
+        if name is None:
+            self.unknown_names += 1
+            return
+        self.sink.send([Stat(StatKind.COUNTER, name, 1)])
 
     def report_gauges(self, snapshot: GaugeSnapshot, shed_delta: int) -> None:
         """Send every gauge, and the shed count since the last report, in one pipeline."""

@@ -134,7 +134,9 @@ def test_history_and_fields_pass_through(edge: Edge):
 
 def test_a_forged_enrichment_is_refused_by_the_layer(edge: Edge):
     """Only the shared secret seals an enrichment the layer accepts: else 403, no call."""
-    forged = Enricher(b"not-the-shared-secret-at-all-000000").seal("m2", {"subscriber": {}})
+    forged = Enricher(b"not-the-shared-secret-at-all-000000").seal(
+        "m2", {"subscriber": {}}, "POST", "/v1/playback/play"
+    )
     reply = edge.http.post(
         f"{edge.layer}/v1/playback/play", json=PLAY, headers={HEADER: forged}, timeout=10
     )

@@ -156,6 +156,10 @@ def test_a_real_request_writes_one_access_line_with_every_field(log, backends, m
     latency_ms = line.pop("latency_ms")
     assert isinstance(latency_ms, float)
     assert latency_ms > 0
+    # The device chose its request id: backends got one made here, logged beside it.
+    backend_request_id = line.pop("backend_request_id")
+    assert len(backend_request_id) == 32
+    assert backend_request_id != "fields-1"
     assert line == {
         "level": "INFO",
         "logger": "frontdoor.access",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import gevent
 import gevent.event
 
+from actors.messages import Call, Reply
 from actors.plan import Fallback, Plan, RunStatus, Step, StepContext
+from actors.supervisor import LateAnswers, execute_plan
 from actors.system import ActorSystem
 from actors.testing import run
 from backends.testing import EventLog, FakeBackend
@@ -164,3 +168,57 @@ def test_a_compose_bug_fails_the_request_without_killing_anything(make_system: S
     result = run(system, Plan((Step("a", "a", lambda _c: get("a")),), broken))
     assert (result.status, result.failed_step) == (RunStatus.FAILED, "compose")
     assert system.lookup("a").is_alive()
+
+
+class _StuckDirectory:
+    """A directory whose ``submit`` holds the supervisor's greenlet until ``release``: the
+    supervisor is alive but cannot run, as in a CPU-saturated process."""
+
+    def __init__(self) -> None:
+        self.release = gevent.event.Event()
+
+    def submit(self, call: Call) -> Reply | None:
+        del call
+        self.release.wait()
+        return None  # a reply "will come": the supervisor answers at its deadline message
+
+
+def test_a_late_supervisor_is_overload_a_warning_and_a_count_not_an_error(caplog):
+    """Finding 7: a supervisor still alive but unable to answer by its deadline (a saturated
+    process) gives a 504 result by deadline + grace, and is logged as a warning with a count,
+    at most once per interval; no ERROR, which stays for a supervisor that died."""
+    late = LateAnswers(clock=lambda: 100.0, interval_s=10.0)
+    plan = Plan((Step("a", "a", lambda _c: get("a")),), _results)
+    stuck = [_StuckDirectory(), _StuckDirectory()]
+    with caplog.at_level(logging.WARNING, logger="actors.supervisor"):
+        results = [
+            execute_plan(
+                plan,
+                directory=directory,
+                params={},
+                member_id="m1",
+                deadline=time.monotonic() + 0.05,
+                request_id=f"late-{index}",
+                clock=time.monotonic,
+                late_answers=late,
+            )
+            for index, directory in enumerate(stuck)
+        ]
+    for directory in stuck:
+        directory.release.set()  # the supervisors run again, and stop as they were asked
+    gevent.idle()
+    assert [(r.status, r.failed_step) for r in results] == [(RunStatus.TIMED_OUT, "supervisor")] * 2
+    assert (late.late, late.dead) == (2, 0)
+    records = [r for r in caplog.records if r.name == "actors.supervisor"]
+    assert [r.levelname for r in records] == ["WARNING"]  # the second one is only counted
+    assert "late-0" in records[0].getMessage()
+    assert "process saturated" in records[0].getMessage()
+
+
+def test_a_supervisor_dead_without_answering_is_an_error(caplog):
+    """The other case: no live supervisor and no answer is a bug, logged as an error."""
+    late = LateAnswers()
+    with caplog.at_level(logging.WARNING, logger="actors.supervisor"):
+        late.record("dead-1", alive=False)
+    assert (late.late, late.dead) == (0, 1)
+    assert [r.levelname for r in caplog.records] == ["ERROR"]

@@ -119,9 +119,19 @@ def test_access_line_has_every_field_and_no_query_or_token(lines):
         "client": "203.0.113.7",
         "device_type": "tv-samsung-2024",
         "slow": False,
+        "backend_request_id": None,
     }
     assert "crush" not in lines.raw()
     assert JWT not in lines.raw()
+
+
+def test_access_line_logs_the_backend_request_id_beside_the_devices(lines):
+    """Finding 8: when backends got an id other than the device's, the line has both."""
+    AccessLog(1000, lines.logger).write(entry(request_id="dev-1", backend_request_id="f" * 32))
+    AccessLog(1000, lines.logger).write(entry(request_id="own", backend_request_id="own"))
+    first, second = lines.parsed()
+    assert (first["request_id"], first["backend_request_id"]) == ("dev-1", "f" * 32)
+    assert (second["request_id"], second["backend_request_id"]) == ("own", None)
 
 
 def test_access_line_carries_every_entry_field(lines):

@@ -61,7 +61,7 @@ def test_settings_filter_and_print_toml_values(capsys, no_frontdoor_env):
     assert "Topology." not in out
     assert "server.port" not in out
     assert main(["settings", "FRONTDOOR_AUTH_DEMO"]) == 0
-    assert "auth.demo = true" in capsys.readouterr().out
+    assert "auth.demo = false" in capsys.readouterr().out
 
 
 def test_routes_have_a_header_mark_deprecations_and_list_batch(capsys, no_frontdoor_env):
@@ -72,3 +72,27 @@ def test_routes_have_a_header_mark_deprecations_and_list_batch(capsys, no_frontd
     home_v1 = next(line for line in lines if " /v1/discovery/home " in line)
     assert "[deprecated, use /v2/discovery/home]" in home_v1
     assert any(line.split()[:2] == ["POST", "/v1/batch"] for line in lines)
+
+
+def test_serve_without_embedded_services_refuses_the_demo_secrets(capsys, no_frontdoor_env):
+    """Finding 8: ``frontdoor serve --no-embedded`` with no secrets configured stops before
+    listening, with one configuration error and status 2 (it served with the public demo
+    secret before, so that anyone could mint an admin token)."""
+    assert main(["serve", "--no-embedded", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        (
+            "frontdoor: configuration error: auth.token_secret, auth.admin_token: required "
+            "outside the embedded demo (bin/serve); set FRONTDOOR_AUTH_TOKEN_SECRET and "
+            "FRONTDOOR_AUTH_ADMIN_TOKEN, or FRONTDOOR_AUTH_DEMO=true to serve with the public "
+            "demo secrets"
+        )
+    ]
+
+
+def test_check_config_refuses_the_demo_secrets_outside_the_demo(capsys, monkeypatch,
+                                                                no_frontdoor_env):  # fmt: skip
+    """``check-config`` says what ``serve`` would: no embedded services, no demo secrets."""
+    monkeypatch.setenv("FRONTDOOR_BACKENDS_EMBEDDED", "false")
+    assert main(["check-config"]) == 2
+    assert "required outside the embedded demo" in capsys.readouterr().err

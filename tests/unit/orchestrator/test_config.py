@@ -19,6 +19,7 @@ from orchestrator.config import (
     Topology,
     describe_settings,
     load_settings,
+    require_secrets,
 )
 from orchestrator.packages import Served
 from orchestrator.runtime import layer_specs
@@ -57,7 +58,8 @@ def test_defaults_serve_the_embedded_demo():
     assert settings.server.topology is Topology.ONE
     assert settings.server.playback_upstream == ""
     assert (settings.server.admin_host, settings.server.admin_port) == ("127.0.0.1", 0)
-    assert settings.auth.demo is True
+    assert settings.auth.demo is False  # the demo secrets serve the embedded demo only
+    assert settings.server.trust_request_id is False
     assert settings.auth.token_ttl_s == 86_400
     assert (settings.statsd.host, settings.statsd.port) == ("127.0.0.1", 8125)
     assert settings.statsd.prefix == "frontdoor"
@@ -411,14 +413,6 @@ def test_os_environ_is_the_default_source(monkeypatch):
             ),
         ),
         (
-            {"FRONTDOOR_AUTH_DEMO": "false"},
-            "auth.token_secret: required when auth.demo is false; set FRONTDOOR_AUTH_TOKEN_SECRET",
-        ),
-        (
-            {"FRONTDOOR_AUTH_DEMO": "false", "FRONTDOOR_AUTH_TOKEN_SECRET": SECRET},
-            "auth.admin_token: required when auth.demo is false; set FRONTDOOR_AUTH_ADMIN_TOKEN",
-        ),
-        (
             {**PRODUCTION, "FRONTDOOR_AUTH_TOKEN_SECRET": DEMO_TOKEN_SECRET},
             (
                 "auth.token_secret: the public demo value is not allowed when auth.demo is false "
@@ -430,6 +424,37 @@ def test_os_environ_is_the_default_source(monkeypatch):
 def test_bad_environment_values_name_key_and_source(environ, message):
     """Every wrong environment value gives one ConfigError naming the key and the variable."""
     assert message in _error(environ=environ)
+
+
+def test_demo_secrets_serve_only_the_embedded_demo_or_an_explicit_opt_in():
+    """Finding 8: without configured secrets only the embedded demo may start; any other
+    start is refused with one error naming both secrets and their variables, unless
+    auth.demo opts in (which still warns)."""
+    bare = load_settings(environ={})
+    assert bare.auth.demo_secrets == ("auth.token_secret", "auth.admin_token")
+    require_secrets(bare, embedded_demo=True)  # bin/serve: zero configuration
+    with pytest.raises(ConfigError) as caught:
+        require_secrets(bare, embedded_demo=False)  # gunicorn, --no-embedded
+    assert str(caught.value) == (
+        "auth.token_secret, auth.admin_token: required outside the embedded demo (bin/serve); "
+        "set FRONTDOOR_AUTH_TOKEN_SECRET and FRONTDOOR_AUTH_ADMIN_TOKEN, or "
+        "FRONTDOOR_AUTH_DEMO=true to serve with the public demo secrets"
+    )
+    half = load_settings(environ={"FRONTDOOR_AUTH_TOKEN_SECRET": SECRET})
+    with pytest.raises(ConfigError, match=r"^auth\.admin_token: required outside"):
+        require_secrets(half, embedded_demo=False)
+    opted_in = load_settings(environ={"FRONTDOOR_AUTH_DEMO": "true"})
+    require_secrets(opted_in, embedded_demo=False)
+    assert "using the demo token secret; set FRONTDOOR_AUTH_TOKEN_SECRET" in opted_in.warnings
+    production = load_settings(environ=PRODUCTION)
+    assert production.auth.demo_secrets == ()
+    require_secrets(production, embedded_demo=False)
+
+
+def test_trust_request_id_from_environment():
+    """server.trust_request_id is read like any boolean setting."""
+    settings = load_settings(environ={"FRONTDOOR_SERVER_TRUST_REQUEST_ID": "true"})
+    assert settings.server.trust_request_id is True
 
 
 def test_short_secret_is_refused_without_being_echoed():
@@ -532,7 +557,7 @@ def test_missing_file_names_file(tmp_path):
 
 def test_demo_values_in_the_file_still_warn(tmp_path):
     """Setting the demo secret explicitly in demo mode still warns."""
-    path = _toml(tmp_path, f"[auth]\ntoken_secret = '{DEMO_TOKEN_SECRET}'\n")
+    path = _toml(tmp_path, f"[auth]\ndemo = true\ntoken_secret = '{DEMO_TOKEN_SECRET}'\n")
     settings = load_settings(path, environ={})
     assert "using the demo token secret; set FRONTDOOR_AUTH_TOKEN_SECRET" in settings.warnings
 
@@ -557,7 +582,7 @@ def test_listing_is_complete_and_consistent():
         assert info.description
         assert info.expected
     sections = {name.split(".")[0] for name in names}
-    assert sections == {"server", "auth", "statsd", "backends", "logging"}
+    assert sections == {"server", "auth", "statsd", "backends", "logging", "limits"}
     for backend in (*BACKEND_NAMES, "defaults"):
         assert f"backends.{backend}.timeout_ms" in names
         assert f"backends.{backend}.breaker.error_percent" in names

@@ -105,6 +105,13 @@ def test_catalogue_holds_exactly_the_design_names():
     assert catalogue == {
         "fd.frontend.inflight": G,
         "fd.frontend.shed": C,
+        "fd.frontend.refused.bad_request": C,
+        "fd.frontend.refused.malformed_body": C,
+        "fd.frontend.refused.request_timeout": C,
+        "fd.frontend.refused.uri_too_long": C,
+        "fd.frontend.refused.headers_too_large": C,
+        "fd.frontend.refused.unsupported_transfer_coding": C,
+        "fd.frontend.refused.internal_error": C,
         "fd.endpoint.discovery.home.latency": T,
         "fd.endpoint.discovery.home.status.2xx": C,
         "fd.endpoint.discovery.home.status.4xx": C,

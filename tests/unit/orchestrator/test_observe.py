@@ -104,3 +104,31 @@ def test_a_trace_tells_each_steps_story_in_ms_since_arrival():
         None,
         None,
     )
+
+
+def test_late_heads_are_summed_in_one_warning_a_second_not_a_line_each(caplog):
+    """A slowloris burst times out by the thousand: a ``late_heads`` count, no access lines."""
+    from orchestrator.frontend.httpserver import Refusal
+    from orchestrator.frontend.observe import Observer
+    from orchestrator.ops.access_log import AccessLog
+    from orchestrator.ops.admin import EndpointWindows
+
+    now = [100.0]
+    observer = Observer(EndpointWindows(()), AccessLog(slow_request_ms=1000), lambda: now[0])
+    late = Refusal(408, "request_timeout", "rid", "", "", "127.0.0.1", 10_000.0)
+    caplog.set_level(logging.INFO)
+    for _ in range(500):
+        observer.refused(late)
+    now[0] += 0.5
+    observer.refused(late)
+    now[0] += 0.6
+    observer.refused(late)
+    counts = [
+        getattr(r, FIELDS_ATTR)["count"]
+        for r in caplog.records
+        if getattr(r, FIELDS_ATTR, {}).get("event") == "late_heads"
+    ]
+    assert counts == [1, 501]
+    assert _access_lines(caplog) == []
+    observer.refused(Refusal(431, "headers_too_large", "rid-2", "GET", "/", None, 1.0))
+    assert [line["status"] for line in _access_lines(caplog)] == [431]

@@ -18,7 +18,7 @@ from orchestrator.frontend.auth import TokenSigner
 from orchestrator.frontend.deprecation import Deprecations
 from orchestrator.frontend.plan_stage import PlanStage
 from orchestrator.frontend.problems import Problem
-from orchestrator.frontend.request import Request, Scope
+from orchestrator.frontend.request import Request, Scope, arrive
 from orchestrator.frontend.results import Results
 from orchestrator.ops.admin import EndpointWindows
 from orchestrator.ops.metrics import CapturingSink
@@ -130,3 +130,34 @@ def test_a_preset_step_makes_no_call_and_a_trace_is_added_when_asked(system):
     (step,) = body["meta"]["trace"]
     assert (step["step"], step["outcome"]) == ("thing", "preset")
     assert served.backend_calls == 0
+
+
+class _Recording(FakeBackend):
+    """A fake backend that keeps the request id of every call."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, _answer)
+        self.request_ids: list[str] = []
+
+    def call(self, request, *, deadline: float, request_id: str):
+        self.request_ids.append(request_id)
+        return super().call(request, deadline=deadline, request_id=request_id)
+
+
+@pytest.mark.parametrize(("trust", "forwarded"), [(False, False), (True, True)])
+def test_backends_get_the_devices_request_id_only_when_trusted(trust, forwarded):
+    """Finding 8: a device's X-Request-Id reaches backends only with trust_request_id."""
+    recording = _Recording("things")
+    started = system_over([recording], clock=time.monotonic)
+    started.start()
+    try:
+        thing = _thing()
+        environ = {"HTTP_X_REQUEST_ID": "chosen-by-device", "PATH_INFO": "/v1/things/thing"}
+        served = arrive(environ, time.monotonic(), metrics(thing).request(), trust_request_id=trust)
+        status, _body = _stage(thing).serve(served, _scope(started), thing, {}, {}, None)
+    finally:
+        started.stop()
+    assert status == 200
+    assert served.request_id == "chosen-by-device"
+    assert (recording.request_ids == ["chosen-by-device"]) is forwarded
+    assert recording.request_ids == [served.backend_request_id]

@@ -52,3 +52,18 @@ def test_generated_request_ids_are_unique_and_differ_in_a_forked_child():
     os.waitpid(child, 0)
     assert len(child_id) == 32
     assert child_id != parent_next
+
+
+def test_a_devices_request_id_is_not_its_backend_calls_unless_trusted():
+    """Finding 8: the device's X-Request-Id is the request's id (echoed, logged), but its
+    backend calls carry a fresh one, unless server.trust_request_id; an id Frontdoor made
+    is used for both."""
+    pipeline = metrics().request()
+    device = arrive({"HTTP_X_REQUEST_ID": "dev-1"}, 0.0, pipeline)
+    assert device.request_id == "dev-1"
+    assert device.backend_request_id != "dev-1"
+    assert len(device.backend_request_id) == 32
+    trusted = arrive({"HTTP_X_REQUEST_ID": "dev-1"}, 0.0, pipeline, trust_request_id=True)
+    assert trusted.backend_request_id == "dev-1"
+    made = arrive({}, 0.0, pipeline)
+    assert made.backend_request_id == made.request_id

@@ -68,7 +68,13 @@ def test_a_trace_needs_the_admin_token():
 
 def test_an_enrichment_counts_only_where_the_scope_trusts_one():
     enricher = Enricher(b"s" * 32)
-    environ = {ENVIRON_KEY: enricher.seal("m1", {"subscriber": {"plan": "p"}})}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/v1/playback/history",
+        ENVIRON_KEY: enricher.seal(
+            "m1", {"subscriber": {"plan": "p"}}, "GET", "/v1/playback/history"
+        ),
+    }
     trusting = Scopes(NoDirectory(), ADMIN, EdgeEnrichment(enricher, frozenset({"subscriber"})))
     enriched = trusting.open(environ, 0.0, 1)
     assert (enriched.enriched_member, enriched.presets) == ("m1", {"subscriber": {"plan": "p"}})
