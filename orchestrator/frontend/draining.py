@@ -18,35 +18,76 @@ import gevent.event
 from orchestrator.frontend.httpserver import ProtocolLimits
 from orchestrator.runtime import Frontdoor
 
-__all__ = ["DrainableApp"]
+__all__ = ["DrainableApp", "InFlight"]
 
 _WsgiApp = Callable[[Any, Any], Iterable[bytes]]
+
+
+class InFlight:
+    """WSGI middleware counting the requests in flight, until their response is written.
+
+    While ``closing``, every response carries ``Connection: close``: a keep-alive client
+    finishes its current request and reconnects elsewhere. Both servers drain with it:
+    ``HttpServer`` (``frontdoor serve``) and ``DrainableApp`` (gunicorn).
+    """
+
+    __slots__ = ("_idle", "closing", "running")
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.closing = False
+        self._idle = gevent.event.Event()
+        self._idle.set()
+
+    def wrap(self, app: _WsgiApp) -> _WsgiApp:
+        """``app``, counted."""
+
+        def counted(environ: Any, start_response: Any) -> Iterable[bytes]:
+            if self.closing:
+                start_response = _closing(start_response)
+            self.running += 1
+            self._idle.clear()
+            try:
+                result = app(environ, start_response)
+            except BaseException:
+                self._leave()
+                raise
+            return _Counted(result, self._leave)
+
+        return counted
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight; False if ``timeout_s`` passed first."""
+        return bool(self._idle.wait(max(0.0, timeout_s)))
+
+    def _leave(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self._idle.set()
 
 
 class DrainableApp:
     """``app`` (one of ``frontdoor``'s WSGI callables), counted and drainable."""
 
-    __slots__ = (
-        "_app",
-        "_at_limit",
-        "_frontdoor",
-        "_idle",
-        "_limit",
-        "closing",
-        "running",
-        "served",
-    )
+    __slots__ = ("_at_limit", "_counted", "_frontdoor", "_inflight", "_limit", "served")
 
     def __init__(self, frontdoor: Frontdoor, app: _WsgiApp) -> None:
         self._frontdoor = frontdoor
-        self._app = app
-        self.running = 0
+        self._inflight = InFlight()
+        self._counted = self._inflight.wrap(app)
         self.served = 0
-        self.closing = False
-        self._idle = gevent.event.Event()
-        self._idle.set()
         self._limit = 0
         self._at_limit: Callable[[], None] | None = None
+
+    @property
+    def running(self) -> int:
+        """Requests in flight."""
+        return self._inflight.running
+
+    @property
+    def closing(self) -> bool:
+        """Whether responses say ``Connection: close`` (draining)."""
+        return self._inflight.closing
 
     @property
     def drain_s(self) -> float:
@@ -69,36 +110,22 @@ class DrainableApp:
         self.served += 1
         if self.served == self._limit and self._at_limit is not None:
             self._at_limit()
-        if self.closing:
-            start_response = _closing(start_response)
-        self.running += 1
-        self._idle.clear()
-        try:
-            result = self._app(environ, start_response)
-        except BaseException:
-            self._leave()
-            raise
-        return _Counted(result, self._leave)
+        return self._counted(environ, start_response)
 
     def begin_drain(self, *, not_ready: bool = True) -> None:
         """From now on every response says ``Connection: close``; with ``not_ready``,
         ``/readyz`` answers 503 (a worker that restarts alone leaves readiness alone)."""
-        self.closing = True
+        self._inflight.closing = True
         if not_ready:
             self._frontdoor.app.draining = True
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no request is in flight; False if ``timeout_s`` passed first."""
-        return bool(self._idle.wait(max(0.0, timeout_s)))
+        return self._inflight.wait_idle(timeout_s)
 
     def stop(self) -> None:
         """Stop the Frontdoor (reporting, actors, metrics), once its server has drained."""
         self._frontdoor.stop()
-
-    def _leave(self) -> None:
-        self.running -= 1
-        if self.running == 0:
-            self._idle.set()
 
 
 def _closing(start_response: Any) -> Any:

@@ -77,16 +77,8 @@ _END_OF_HEADERS = frozenset({b"\r\n", b"\n", b""})
 #: ``RequestHeaders.status`` of a block refused for its size (431); any other is malformed.
 _TOO_LONG: Final = "Header line or block too long"
 _TOO_MANY: Final = "Too many header fields"
-#: Every code a refusal made here can carry (the metrics' vocabulary, ``ops/metrics.py``).
-REFUSAL_CODES: Final = (
-    "bad_request",
-    "malformed_body",
-    "request_timeout",
-    "uri_too_long",
-    "headers_too_large",
-    "unsupported_transfer_coding",
-    "internal_error",
-)
+#: Every code a refusal made here can carry (``problems.REFUSALS``: the metrics' vocabulary).
+REFUSAL_CODES: Final = problems.REFUSALS
 #: A Content-Length: decimal digits only (``int`` also takes "+2", " 2" and "0_2"), few
 #: enough to stay clear of int's digit limit.
 _DECIMAL: Final = re.compile(r"[0-9]{1,18}")

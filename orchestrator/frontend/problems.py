@@ -23,6 +23,7 @@ from typing import Final, TypeAlias
 __all__ = [
     "CODES",
     "CONTENT_TYPE",
+    "REFUSALS",
     "TYPE_BASE_URI",
     "JsonValue",
     "Problem",
@@ -61,6 +62,20 @@ _MAX_ECHO_CHARS: Final = 120
 # Members RFC 9457 and Frontdoor define; extras may not overwrite them.
 _RESERVED: Final = frozenset(
     {"type", "title", "status", "detail", "instance", "code", "request_id"}
+)
+
+
+#: The codes of requests the HTTP server refuses before the application runs (framing,
+#: oversized or late heads: ``orchestrator/frontend/httpserver.py``); each has a counter,
+#: ``frontend.refused.<code>`` (``orchestrator/ops/metrics.py``).
+REFUSALS: Final = (
+    "bad_request",
+    "malformed_body",
+    "request_timeout",
+    "uri_too_long",
+    "headers_too_large",
+    "unsupported_transfer_coding",
+    "internal_error",
 )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
@@ -25,6 +25,7 @@ import gevent.event
 import gevent.pool
 
 from orchestrator.frontend.connections import ConnectionLimits
+from orchestrator.frontend.draining import InFlight
 from orchestrator.frontend.httpserver import NoDelayWSGIServer
 from orchestrator.runtime import Frontdoor
 
@@ -43,75 +44,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _Requests:
-    """WSGI middleware counting the requests in flight, until their response is written.
-
-    While ``closing``, every response carries ``Connection: close``: a keep-alive client
-    finishes its current request and reconnects elsewhere.
-    """
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.closing = False
-        self._idle = gevent.event.Event()
-        self._idle.set()
-
-    def wrap(self, app: _WsgiApp) -> _WsgiApp:
-        """``app``, counted."""
-
-        def counted(environ: Any, start_response: Any) -> Iterable[bytes]:
-            if self.closing:
-                start_response = _closing(start_response)
-            self.running += 1
-            self._idle.clear()
-            try:
-                result = app(environ, start_response)
-            except BaseException:
-                self._leave()
-                raise
-            return _Counted(result, self._leave)
-
-        return counted
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no request is in flight; False if ``timeout_s`` passed first."""
-        return bool(self._idle.wait(timeout_s))
-
-    def _leave(self) -> None:
-        self.running -= 1
-        if self.running == 0:
-            self._idle.set()
-
-
-def _closing(start_response: Any) -> Any:
-    def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-        return start_response(status, [*headers, ("Connection", "close")], *exc_info)
-
-    return start
-
-
-class _Counted:
-    """A WSGI result whose ``close`` (called by the server once it is written) counts it done."""
-
-    def __init__(self, result: Iterable[bytes], done: Callable[[], None]) -> None:
-        self._result = result
-        self._done: Callable[[], None] | None = done
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
-
-    def close(self) -> None:
-        """Close the wrapped result, then count the request done (once)."""
-        done, self._done = self._done, None
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            if done is not None:
-                done()
 
 
 class HttpServer:
@@ -142,7 +74,7 @@ class HttpServer:
         self._stopped = gevent.event.Event()
         self._grace_over = gevent.event.Event()
         self._stopping = False
-        self._requests = _Requests()
+        self._requests = InFlight()
         app = frontdoor.app
         self._admin: NoDelayWSGIServer | None = None
         if admin_address is not None:

@@ -70,6 +70,7 @@ import statsd
 from actors.outcomes import CALLS, COUNTERS, TIMED, Outcome
 from actors.plan import StepRecord
 from orchestrator.config import StatsdSettings
+from orchestrator.frontend import problems
 
 __all__ = [
     "DEFAULT_FLUSH_INTERVAL_S",
@@ -103,17 +104,8 @@ NAME_PATTERN: Final = re.compile(r"[a-z0-9_]+")
 _PREFIX_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}")
 
 _STATUS_CLASSES: Final = ("2xx", "4xx", "5xx")
-#: The problem codes of requests the HTTP server refuses before the app runs
-#: (``orchestrator/frontend/httpserver.py`` ``REFUSAL_CODES``; a test keeps them equal).
-REFUSED_CODES: Final = (
-    "bad_request",
-    "malformed_body",
-    "request_timeout",
-    "uri_too_long",
-    "headers_too_large",
-    "unsupported_transfer_coding",
-    "internal_error",
-)
+#: The problem codes of requests the HTTP server refuses before the app runs.
+REFUSED_CODES: Final = problems.REFUSALS
 # Looked up once, for ``RequestMetrics.steps``: on Python 3.11 naming an enum member costs
 # a class look-up of ~70 ns.
 _FALLBACK: Final = Outcome.FALLBACK
