@@ -30,7 +30,7 @@ from actors.breaker import CLOSED, CircuitBreaker, StateListener, Verdict
 from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
 from actors.messages import Call, Reply
-from actors.outcomes import Outcome
+from actors.outcomes import OWN_TIMEOUT, Outcome
 from actors.retry import Retrier, RetryBudget, RetryPolicy
 from actors.runtime import GreenletActor
 from actors.stats import WindowStats
@@ -43,7 +43,7 @@ from backends.errors import (
 from backends.specs import BackendSpec
 from backends.transport import BackendRequest
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.actors.backend")
 
 #: A probe's lease outlasts its one attempt (bounded by the backend timeout) by this much,
 #: so only a probe whose result is really lost (not merely late in the mailbox) expires.
@@ -381,7 +381,7 @@ class BackendActor(GreenletActor):
             # fires, whether or not the request is still waiting for the reply.
             # gevent.Timeout is a BaseException: one escaping here would end this greenlet
             # without a reply; caught, it is just a timeout (defence in depth).
-            outcome, error, verdict, retryable = Outcome.TIMEOUT, "timeout", Verdict.FAILURE, True
+            outcome, error, verdict, retryable = Outcome.TIMEOUT, OWN_TIMEOUT, Verdict.FAILURE, True
         except BackendError as exc:
             outcome, error, retryable = Outcome.FAILURE, type(exc).__name__, exc.retryable
             verdict = Verdict.FAILURE if exc.counts_as_failure else Verdict.NEUTRAL

@@ -40,7 +40,7 @@ from actors.outcomes import BreakerState
 from actors.rolling import DEFAULT_BUCKETS, RollingCounts
 from backends.specs import BreakerSettings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.actors.breaker")
 
 # The states (``actors.outcomes.BreakerState``) under short names, found by the package's own
 # words (a package that renamed one fails here, at import), and bound once: on Python 3.11

@@ -25,6 +25,7 @@ from typing import Final
 __all__ = [
     "CALLS",
     "COUNTERS",
+    "OWN_TIMEOUT",
     "REFUSED_HERE",
     "TIMED",
     "WINDOW_COLUMNS",
@@ -73,6 +74,10 @@ class Outcome(enum.StrEnum):
 CALLS: Final = frozenset(
     {Outcome.SUCCESS, Outcome.FAILURE, Outcome.TIMEOUT, Outcome.REJECTED, Outcome.SHORT_CIRCUITED}
 )
+#: A ``TIMEOUT`` reply's error when the call's own bound (the backend's ``timeout_ms``, or
+#: what was left of the deadline if less) fired, as opposed to a deadline that passed
+#: before the call started; ``actors.plan`` tells the two bounds apart by the time.
+OWN_TIMEOUT: Final = "timeout"
 #: Calls Frontdoor refused itself: they never reached the backend, so the breaker never
 #: hears of them, their latency is not timed, and a device may try again soon.
 REFUSED_HERE: Final = frozenset({Outcome.REJECTED, Outcome.SHORT_CIRCUITED})

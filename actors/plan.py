@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar, cast
 
 from actors.messages import Reply
-from actors.outcomes import Outcome
+from actors.outcomes import OWN_TIMEOUT, Outcome
 from backends.transport import BackendRequest
 
 T = TypeVar("T")
@@ -279,6 +279,9 @@ class RunStatus(enum.Enum):
     OK = "ok"
     FAILED = "failed"  # a required step failed
     TIMED_OUT = "timed_out"  # a required step was unfinished at the deadline
+    #: A required step's backend did not answer within its own timeout (``timeout_ms``),
+    #: before the request's deadline: the backend's bound, not the request's.
+    BACKEND_TIMED_OUT = "backend_timed_out"
     REJECTED = "rejected"  # a backend refused the device's request (``RunResult.rejection``)
 
 
@@ -416,7 +419,14 @@ class PlanRun:
             self._refuse(record, outcome, rejection, reply.error)
             return
         last_good = (reply.last_good,) if reply.has_last_good else None
-        self._resolve_failed(record, outcome, reply.error, last_good)
+        # The call's bound is the smaller of the backend's timeout and the time left: one
+        # that fired before the deadline was the backend's own.
+        own = (
+            outcome is Outcome.TIMEOUT
+            and reply.error == OWN_TIMEOUT
+            and reply.finished_at < self.deadline
+        )
+        self._resolve_failed(record, outcome, reply.error, last_good, own_timeout=own)
 
     def expire(self, now: float) -> None:
         """The deadline passed: every unfinished step times out into its fallback."""
@@ -470,11 +480,18 @@ class PlanRun:
         outcome: Outcome,
         error: str,
         last_good: tuple[Any] | None,
+        *,
+        own_timeout: bool = False,
     ) -> None:
         self._close(record, outcome, error)
         fallback = record.step.fallback
         if fallback is None:
-            status = RunStatus.TIMED_OUT if outcome is Outcome.TIMEOUT else RunStatus.FAILED
+            if own_timeout:
+                status = RunStatus.BACKEND_TIMED_OUT
+            elif outcome is Outcome.TIMEOUT:
+                status = RunStatus.TIMED_OUT
+            else:
+                status = RunStatus.FAILED
             self._failure = (status, record.step.name)
             return
         record.degraded = True

@@ -25,7 +25,7 @@ from actors.messages import Call, DeadlineExpired, Reply
 from actors.plan import FallbackKind, Plan, PlanRun, RunResult, RunStatus
 from actors.runtime import GreenletActor
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.actors.supervisor")
 
 #: Extra wait, past the deadline, for a supervisor's answer before the caller answers 504
 #: itself. The supervisor answers at its deadline by itself; it is later only when the

@@ -30,7 +30,7 @@ from actors.plan import Plan, RunResult, StepRecord
 from actors.supervisor import execute_plan
 from backends.specs import BackendSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.actors.system")
 
 LAST_GOOD_ENTRIES = 10_000
 LAST_GOOD_TTL_S = 300.0

@@ -14,6 +14,8 @@ import sys
 from typing import Any
 
 DEMO_MEMBER = "m1"
+#: Who the banner's suggested admin token names (``frontdoor token --admin``).
+DEMO_OPERATOR = "ops"
 EMBEDDED_BACKENDS_PORT = 9090
 
 
@@ -74,10 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     token = commands.add_parser(
-        "token", parents=[common], help="print a signed bearer token for a member"
+        "token", parents=[common], help="print a signed bearer token for a member (or operator)"
     )
     token.add_argument("member_id")
-    token.add_argument("--admin", action="store_true", help="an admin-scoped token")
+    token.add_argument(
+        "--admin",
+        action="store_true",
+        help="an admin-scoped token: /_admin/* (bearer) and X-Frontdoor-Admin-Token (traces)",
+    )
 
     settings = commands.add_parser(
         "settings", parents=[common], help="list every setting: name, default, env key"
@@ -228,7 +234,7 @@ def _connection_caps(settings: Any, frontdoor: Any, *, embedded: bool) -> Any:
 def _serve(settings: Any, args: argparse.Namespace) -> int:
     import logging
 
-    from orchestrator.config import DEMO_TOKEN_SECRET, ConfigError
+    from orchestrator.config import ConfigError
     from orchestrator.frontend.server import HttpServer
     from orchestrator.ops import gc_tuning
     from orchestrator.ops.access_log import FIELDS_ATTR, install_json_logging, log_greenlet_errors
@@ -292,10 +298,7 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
             FIELDS_ATTR: {"event": "listening", "url": server.url, "admin_url": server.admin_url}
         },
     )
-    # A token signed with the public demo secret is worth nothing; any other is a credential.
-    demo_secret = settings.auth.token_secret == DEMO_TOKEN_SECRET
-    token = frontdoor.signer.issue(DEMO_MEMBER) if demo_secret else None
-    _banner(server.url, server.admin_url, backends_url, token)
+    _banner(server.url, server.admin_url, backends_url, *_demo_tokens(settings, frontdoor.signer))
     server.wait()
     if simulated is not None:
         simulated.stop()
@@ -303,12 +306,38 @@ def _serve(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _banner(url: str, admin_url: str | None, backends_url: str, token: str | None) -> None:
+def _demo_tokens(settings: Any, signer: Any) -> tuple[str | None, str | None]:
+    """The member and admin tokens the banner may print: only worthless ones. A token
+    signed with the public demo secret, and the public demo admin token; any other is a
+    credential, never printed (None)."""
+    from orchestrator.config import DEMO_ADMIN_TOKEN, DEMO_TOKEN_SECRET
+
+    demo_secret = settings.auth.token_secret == DEMO_TOKEN_SECRET
+    token = signer.issue(DEMO_MEMBER) if demo_secret else None
+    admin_token = DEMO_ADMIN_TOKEN if settings.auth.admin_token == DEMO_ADMIN_TOKEN else None
+    return token, admin_token
+
+
+def _banner(
+    url: str,
+    admin_url: str | None,
+    backends_url: str,
+    token: str | None,
+    admin_token: str | None = None,
+) -> None:
+    """What to try first; ``token`` and ``admin_token`` only when they are the public
+    demo values (else the command that makes one)."""
     admin = admin_url if admin_url is not None else f"{url} (set server.admin_port to move them)"
+    admin_base = admin_url if admin_url is not None else url
     export = (
         f"export TOKEN={token}"
         if token is not None
         else f"export TOKEN=$(bin/frontdoor token {DEMO_MEMBER})"
+    )
+    export_admin = (
+        f"export ADMIN_TOKEN={admin_token}"
+        if admin_token is not None
+        else f"export ADMIN_TOKEN=$(bin/frontdoor token --admin {DEMO_OPERATOR})"
     )
     _out(
         f"""
@@ -317,12 +346,15 @@ Admin routes (/_admin/*) on {admin}
 Simulated microservices on {backends_url}  (bin/fake-backends fault|heal SERVICE)
 Demo member token (member {DEMO_MEMBER}):
   {export}
+Admin token (/_admin/* and X-Frontdoor-Trace):
+  {export_admin}
 
 Try:
   curl -s '{url}/v1/nonmember/plans?country=US'
   curl -s -H "Authorization: Bearer $TOKEN" '{url}/v1/discovery/home?rows=2&per_row=3'
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"title_id":"t42","device_type":"tv-samsung-2024"}}' {url}/v1/playback/play
+  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" '{admin_base}/_admin/backends'
 
 Ctrl-C drains in-flight requests and stops. Logs: one JSON object per line on stderr.
 """

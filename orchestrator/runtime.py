@@ -28,7 +28,7 @@ from orchestrator.ops.metrics import GaugeReporter, Metrics
 from orchestrator.packages import Served, check_backends
 from orchestrator.plans import Endpoint, EndpointRegistry
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.runtime")
 
 
 def endpoints_for(server: ServerSettings, enricher: Enricher | None = None) -> tuple[Endpoint, ...]:

@@ -22,7 +22,7 @@ from backends.simulated.reference import DEFAULT_SEED
 from backends.simulated.services import Services
 from backends.simulated.wsgi import StartResponse, respond
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("frontdoor.simulated.app")
 
 #: Longest a ``hang`` holds a request before dropping the connection.
 DEFAULT_HANG_CAP_S = 300.0

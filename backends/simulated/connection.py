@@ -26,7 +26,7 @@ from backends.simulated.handoff import Call, Reply
 from backends.simulated.http1 import HttpSyntaxError, RequestHead, parse_head, response_head
 from backends.simulated.wire import RequestReader
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("frontdoor.simulated.connection")
 
 #: Answers one request; raises ``ConnectionDropError`` to drop the connection instead.
 Answer = Callable[[Call], Reply]

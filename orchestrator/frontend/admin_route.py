@@ -8,10 +8,11 @@ own) answers 404 ``not_found``, whatever the credentials. An admin body may take
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from orchestrator.frontend import problems
 from orchestrator.frontend.body import BodyReader
+from orchestrator.frontend.dashboard_route import DashboardRoute
 from orchestrator.frontend.request import Request, StartResponse
 from orchestrator.frontend.respond import Responder
 from orchestrator.ops.admin import AdminHandler, AdminRequest
@@ -22,7 +23,7 @@ __all__ = ["AdminRoute"]
 class AdminRoute:
     """Hands admin requests to ``handler`` (None: no admin routes anywhere)."""
 
-    __slots__ = ("_body", "_body_timeout_s", "_clock", "_handler", "_respond")
+    __slots__ = ("_body", "_body_timeout_s", "_clock", "_dashboard", "_handler", "_respond")
 
     def __init__(
         self,
@@ -31,8 +32,10 @@ class AdminRoute:
         respond: Responder,
         clock: Callable[[], float],
         body_timeout_s: float,
+        dashboard: DashboardRoute | None = None,
     ) -> None:
         self._handler = handler
+        self._dashboard = dashboard
         self._body = body
         self._respond = respond
         self._clock = clock
@@ -40,13 +43,17 @@ class AdminRoute:
 
     def serve(
         self, start_response: StartResponse, request: Request, *, served: bool = True
-    ) -> list[bytes] | None:
+    ) -> Iterable[bytes] | None:
         """The response when ``request`` is for an admin path (404 unless ``served`` here);
         None for any other path."""
         if not AdminHandler.handles(request.path):
             return None
         if not served or self._handler is None:
             return self._respond.problem(start_response, request, problems.not_found(request.path))
+        if self._dashboard is not None:
+            streamed = self._dashboard.serve(start_response, request)
+            if streamed is not None:
+                return streamed
         environ = request.environ
         admin_request = AdminRequest(
             method=request.method,

@@ -2,9 +2,10 @@
 
 The order of work for a request, in one place (each stage is a module of its own):
   arrive (``request``) -> the app's own endpoints, answered even while shedding: documents
-  (``documents``), health (``health``), admin routes (``admin_route``) -> the batch endpoint
-  (``batching``: its scope and body, then its calls go down the same stages from routing
-  on), or one call: routing (``routing``) -> scope (``scope``: deadline, shared calls, a
+  (``documents``), health (``health``), admin routes (``admin_route``, with the live
+  dashboard's page and stream, ``dashboard_route``) -> the batch endpoint (``batching``:
+  its scope and body, then its calls go down the same stages from routing on), or one call:
+  routing (``routing``) -> scope (``scope``: deadline, shared calls, a
   trusted edge's enrichment, ``edge_enrichment``) -> authentication (``authentication``)
   -> rate limit (``ratelimit``: 429 per member, else per address; a batch costs its calls)
   -> body (``body``: read in full, within ``server.body_timeout_s``) -> admission
@@ -36,6 +37,7 @@ from orchestrator.frontend.authentication import Authenticator
 from orchestrator.frontend.batching import BatchEndpoint
 from orchestrator.frontend.body import WITH_BODY, BodyReader
 from orchestrator.frontend.catalog import Limits
+from orchestrator.frontend.dashboard_route import DashboardRoute
 from orchestrator.frontend.deprecation import Deprecations
 from orchestrator.frontend.documents import Documents
 from orchestrator.frontend.edge_enrichment import EdgeEnrichment
@@ -53,6 +55,7 @@ from orchestrator.frontend.routing import Router
 from orchestrator.frontend.scope import Scopes
 from orchestrator.ops.access_log import AccessLog
 from orchestrator.ops.admin import AdminHandler, EndpointWindows
+from orchestrator.ops.dashboard.snapshot import DashboardSnapshot, FrontendGauges
 from orchestrator.ops.metrics import MetricNames, Metrics, NullSink
 from orchestrator.plans import EndpointRegistry
 
@@ -70,7 +73,8 @@ class AppOptions:
 
     max_body_bytes: int = 65_536
     max_inflight: int = 32
-    #: The operators' token; ``X-Frontdoor-Admin-Token`` with it unlocks ``meta.trace``.
+    #: The operators' token; ``X-Frontdoor-Admin-Token`` with it (or with an admin-scoped
+    #: signed token) unlocks ``meta.trace``.
     admin_token: str = ""
     #: Most calls in one batch, how many of them run at once, and the batch's own deadline
     #: (each call's is its endpoint's, cut to what is left of the batch's).
@@ -94,6 +98,9 @@ class AppOptions:
     address_burst: int = 500
     #: Whether a device's ``X-Request-Id`` is also its backend calls' (``arrive``).
     trust_request_id: bool = False
+    #: The live dashboard's stream: seconds between snapshots, and its longest life.
+    dashboard_interval_s: float = 1.0
+    dashboard_stream_s: float = 600.0
 
 
 class FrontdoorApp:
@@ -158,15 +165,30 @@ class FrontdoorApp:
         self._respond = respond
         self._documents = Documents(registry, limits, respond)
         self._health = Health(backends, respond)
+        #: The live dashboard (``/_admin/dashboard`` and its stream), with the admin routes.
+        self.dashboard = (
+            None
+            if admin is None
+            else DashboardRoute(
+                admin,
+                DashboardSnapshot(admin.backends, windows, self._frontend_gauges),
+                respond,
+                observer,
+                clock,
+                interval_s=options.dashboard_interval_s,
+                lifetime_s=options.dashboard_stream_s,
+            )
+        )
         self._admin = AdminRoute(
             admin,
             BodyReader(options.max_body_bytes, clock),
             respond,
             clock,
             options.admin_body_timeout_s,
+            self.dashboard,
         )
         self._router = Router(registry)
-        self._scopes = Scopes(backends, options.admin_token, enrichment)
+        self._scopes = Scopes(backends, options.admin_token, enrichment, signer=signer)
         self._authenticator = Authenticator(signer)
         self._body = body
         self._plans = PlanStage(backends, windows, results, clock)
@@ -192,6 +214,11 @@ class FrontdoorApp:
     @draining.setter
     def draining(self, draining: bool) -> None:
         self._health.draining = draining
+        if draining and self.dashboard is not None:
+            self.dashboard.close()  # a stream must not hold the drain
+
+    def _frontend_gauges(self) -> FrontendGauges:
+        return FrontendGauges(self.admission.inflight, self.admission.shed)
 
     def refused(self, refusal: Refusal) -> None:
         """A request the HTTP server refused before the pipeline ran (bad framing, an
@@ -229,7 +256,7 @@ class FrontdoorApp:
             environ, self._clock(), self.metrics.request(), trust_request_id=self._trust_request_id
         )
         # The app's own endpoints: answered before admission, even while shedding.
-        answered = self._documents.serve(start_response, request)
+        answered: Iterable[bytes] | None = self._documents.serve(start_response, request)
         if answered is None:
             answered = self._health.serve(start_response, request)
         if answered is None:

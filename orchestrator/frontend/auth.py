@@ -30,8 +30,10 @@ __all__ = [
     "VERIFIED_CACHE_SIZE",
     "Claims",
     "InvalidTokenError",
+    "NotAdminError",
     "Scope",
     "TokenSigner",
+    "admin_principal",
     "bearer_token",
     "secret_equals",
 ]
@@ -258,3 +260,35 @@ def secret_equals(presented: str, expected: str) -> bool:
     ``hmac.compare_digest`` raises TypeError on non-ASCII ``str``: compare UTF-8 bytes.
     """
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+class NotAdminError(Exception):
+    """The credential does not grant admin access; ``why`` is for the audit log, and
+    ``member`` says whether it is a genuine member token (403 rather than 401)."""
+
+    def __init__(self, why: str, *, member: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.member = member
+
+
+def admin_principal(token: str, admin_token: str, signer: TokenSigner | None) -> str:
+    """Who an admin credential names: ``"admin_token"`` for the configured admin token,
+    ``"token:<sub>"`` for an admin-scoped signed token (``frontdoor token --admin``).
+
+    The one check behind ``/_admin/*`` and ``X-Frontdoor-Trace``; raises
+    ``NotAdminError`` otherwise. A blank ``admin_token`` disables that path rather than
+    matching anything; the comparison is constant time.
+    """
+    if admin_token and secret_equals(token, admin_token):
+        return "admin_token"
+    if signer is not None:
+        try:
+            claims = signer.verify(token)
+        except InvalidTokenError:
+            pass
+        else:
+            if claims.is_admin:
+                return f"token:{claims.sub}"
+            raise NotAdminError("member token", member=True)
+    raise NotAdminError("invalid token")

@@ -44,7 +44,7 @@ __all__ = [
     "installed",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.connections")
 
 #: ``Retry-After`` of a refused connection, in seconds.
 RETRY_AFTER_S: Final = 1

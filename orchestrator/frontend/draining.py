@@ -114,10 +114,14 @@ class DrainableApp:
 
     def begin_drain(self, *, not_ready: bool = True) -> None:
         """From now on every response says ``Connection: close``; with ``not_ready``,
-        ``/readyz`` answers 503 (a worker that restarts alone leaves readiness alone)."""
+        ``/readyz`` answers 503 (a worker that restarts alone leaves readiness alone).
+        Either way the live dashboard's streams end now rather than hold the drain."""
         self._inflight.closing = True
         if not_ready:
             self._frontdoor.app.draining = True
+        dashboard = self._frontdoor.app.dashboard
+        if dashboard is not None:
+            dashboard.close()
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no request is in flight; False if ``timeout_s`` passed first."""

@@ -44,7 +44,7 @@ from orchestrator.frontend.httpserver import LeanWSGIHandler, NoDelayWSGIServer
 
 __all__ = ["IDLE_LINGER_S", "FrontdoorHandler", "FrontdoorServer", "FrontdoorWorker"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.gunicorn")
 
 #: How long a drain leaves connections that were idle when it began: a keep-alive client
 #: that sends on one meanwhile is answered (``Connection: close``); one still idle after it

@@ -92,7 +92,7 @@ _CONTENT_LENGTH_CHARS: Final = len("content-length")
 _TRANSFER_ENCODING_CHARS: Final = len("transfer-encoding")
 #: The head timeout's random stretch per connection (fraction of ``header_timeout_s``).
 _HEAD_TIMEOUT_JITTER: Final = 0.25
-_LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger("frontdoor.http")
 
 
 class RequestHeaders:

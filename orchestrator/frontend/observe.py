@@ -88,7 +88,7 @@ class Observer:
             if endpoint is not None:
                 request.metrics.endpoint(endpoint.metric_name)
                 self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
-            request.metrics.finish(status, latency_ms, degraded=degraded)
+            request.metrics.finish(status, latency_ms, degraded=degraded, planned=request.planned)
             entry = access_entry(
                 request.environ,
                 request_id=request.request_id,
@@ -99,6 +99,7 @@ class Observer:
                 team=None if endpoint is None else endpoint.team,
                 degraded=request.degraded,
                 backend_calls=request.backend_calls,
+                device_type=request.device_type,
             )
             self.access_log.write(entry, lambda: trace(request.started, request.records))
         except Exception:
@@ -141,7 +142,9 @@ class Observer:
             return
         latency_ms = (self._clock() - request.started) * 1000.0
         degraded = bool(request.degraded)
-        batch.metrics.endpoint_result(endpoint.metric_name, status, latency_ms, degraded=degraded)
+        batch.metrics.endpoint_result(
+            endpoint.metric_name, status, latency_ms, degraded=degraded, planned=request.planned
+        )
         self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
 
 

@@ -62,6 +62,10 @@ class PlanStage:
         """The status and body of one call (a request, or a batch's call); raises a problem."""
         params = parse_params(endpoint, query, path_params, body)
         selected = selection(endpoint, query)
+        request.planned = True
+        device = params.get("device_type")
+        if isinstance(device, str):
+            request.device_type = device
         deadline = min(scope.deadline, request.started + endpoint.deadline_ms / 1000.0)
         with self._windows.running(endpoint.metric_name):
             result = execute_plan(

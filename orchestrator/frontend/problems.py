@@ -28,6 +28,7 @@ __all__ = [
     "JsonValue",
     "Problem",
     "ProblemType",
+    "backend_timeout",
     "bad_request",
     "deadline_exceeded",
     "dependency_unavailable",
@@ -113,6 +114,7 @@ CODES: Final[Mapping[str, ProblemType]] = MappingProxyType(
         "dependency_unavailable": ProblemType(503, "Dependency unavailable"),
         "overloaded": ProblemType(503, "Overloaded"),
         "deadline_exceeded": ProblemType(504, "Deadline exceeded"),
+        "backend_timeout": ProblemType(504, "Backend timeout"),
     }
 )
 
@@ -387,6 +389,16 @@ def overloaded(retry_after_s: float) -> Problem:
         "overloaded",
         "The service is overloaded; retry later.",
         headers={"Retry-After": _retry_after(retry_after_s)},
+    )
+
+
+def backend_timeout() -> Problem:
+    """504: a service this request needs did not answer within its own timeout, before the
+    request's deadline (which one stays internal, as for ``dependency_unavailable``)."""
+    return Problem(
+        "backend_timeout",
+        "A service this request depends on did not answer within its own timeout;"
+        " the request's deadline had not passed.",
     )
 
 

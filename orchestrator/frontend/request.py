@@ -29,7 +29,7 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = Mapping[str, Any]
 
 #: The logger of every stage: operators' filters and alerts know it by this name.
-LOGGER: Final = "orchestrator.frontend.app"
+LOGGER: Final = "frontdoor.app"
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -54,6 +54,12 @@ class Request:
     #: The id its backend calls carry: ``request_id`` when Frontdoor made it (or trusts the
     #: device's, ``server.trust_request_id``), else a fresh one; empty: ``request_id``.
     backend_request_id: str = ""
+    #: Whether its parameters were valid and its plan ran (``PlanStage.serve``): only
+    #: those count in the endpoint's latency; the others are counted as rejected.
+    planned: bool = False
+    #: The endpoint's own ``device_type`` parameter, when it declares one (the access
+    #: log's ``device_type``, over the ``X-Device-Type`` header).
+    device_type: str | None = None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,9 @@
 """A plan's result as a response: the status and body devices get, or the problem.
 
-A run past its deadline is a 504 ``deadline_exceeded``; a refusal a step declared is that
-problem; a failed run a 503 ``dependency_unavailable`` (with ``Retry-After`` only when
+A run past its deadline is a 504 ``deadline_exceeded``; one whose required step's backend
+did not answer within its own timeout, before the deadline, a 504 ``backend_timeout`` (a
+gateway timeout: the backend's bound, not the request's); a refusal a step declared is
+that problem; a failed run a 503 ``dependency_unavailable`` (with ``Retry-After`` only when
 Frontdoor itself refused the failed step: breaker open, bulkhead full), or a 500 when
 composing failed. A successful body gets its member token when its endpoint grants one, is
 projected to the ``fields`` selection, and carries ``meta.degraded``: the parts that fell
@@ -49,6 +51,8 @@ class Results:
         problem of a run that did not succeed."""
         if result.status is RunStatus.TIMED_OUT:
             raise problems.deadline_exceeded()
+        if result.status is RunStatus.BACKEND_TIMED_OUT:
+            raise problems.backend_timeout()
         if result.status is RunStatus.REJECTED and result.rejection is not None:
             why = result.rejection
             raise problems.refused(why.code, why.detail, why.parameter)

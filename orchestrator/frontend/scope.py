@@ -13,7 +13,7 @@ from __future__ import annotations
 from actors.call_cache import SharedCalls
 from actors.supervisor import BackendDirectory
 from orchestrator.frontend import problems
-from orchestrator.frontend.auth import secret_equals
+from orchestrator.frontend.auth import NotAdminError, TokenSigner, admin_principal
 from orchestrator.frontend.edge_enrichment import EdgeEnrichment
 from orchestrator.frontend.request import Environ, Scope
 
@@ -24,20 +24,24 @@ _MAX_DIGITS = 9
 
 
 class Scopes:
-    """Opens scopes whose calls go to ``directory``; ``admin_token`` unlocks traces, and
-    ``enrichment`` (a playback layer's) trusts an edge's enrichment."""
+    """Opens scopes whose calls go to ``directory``; the admin credentials ``/_admin/*``
+    takes (``admin_token``, or a token of ``signer`` with the admin scope) unlock traces,
+    and ``enrichment`` (a playback layer's) trusts an edge's enrichment."""
 
-    __slots__ = ("_admin_token", "_directory", "_enrichment")
+    __slots__ = ("_admin_token", "_directory", "_enrichment", "_signer")
 
     def __init__(
         self,
         directory: BackendDirectory,
         admin_token: str,
         enrichment: EdgeEnrichment | None = None,
+        *,
+        signer: TokenSigner | None = None,
     ) -> None:
         self._directory = directory
         self._admin_token = admin_token
         self._enrichment = enrichment
+        self._signer = signer
 
     def open(self, environ: Environ, started: float, budget: int) -> Scope:
         """A fresh scope for a request that arrived at ``started`` with ``budget`` ms."""
@@ -52,11 +56,18 @@ class Scopes:
         return scope
 
     def _wants_trace(self, environ: Environ) -> bool:
-        """Traces are for engineers: they need the admin token, devices never see one."""
-        if environ.get("HTTP_X_FRONTDOOR_TRACE") != "1" or not self._admin_token:
+        """Traces are for engineers: ``X-Frontdoor-Admin-Token`` must carry an admin
+        credential, the same check as ``/_admin/*`` (devices never hold one)."""
+        if environ.get("HTTP_X_FRONTDOOR_TRACE") != "1":
             return False
-        presented = environ.get("HTTP_X_FRONTDOOR_ADMIN_TOKEN", "")
-        return secret_equals(presented, self._admin_token)
+        presented = environ.get("HTTP_X_FRONTDOOR_ADMIN_TOKEN")
+        if not presented:
+            return False
+        try:
+            admin_principal(presented, self._admin_token, self._signer)
+        except NotAdminError:
+            return False
+        return True
 
 
 def budget_ms(environ: Environ, budget: int) -> int:

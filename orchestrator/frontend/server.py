@@ -29,7 +29,7 @@ from orchestrator.frontend.draining import InFlight
 from orchestrator.frontend.httpserver import NoDelayWSGIServer
 from orchestrator.runtime import Frontdoor
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.server")
 
 _WsgiApp = Callable[[Any, Any], Iterable[bytes]]
 

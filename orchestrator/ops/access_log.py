@@ -9,11 +9,16 @@ Loggers (each line names its own in ``logger``):
   ``backend_restarted`` (``EventLog``).
 - ``frontdoor.audit``: ``admin_action`` lines (written by ``orchestrator.ops.admin``).
 
+Every other logger of Frontdoor is in the same family (``frontdoor.app``,
+``frontdoor.server``, ``frontdoor.actors.backend``...), so one filter on ``frontdoor``
+catches all; errors no greenlet caught are ``frontdoor.greenlets``.
+
 What is never logged: tokens and the ``Authorization`` header (``JsonFormatter`` also
-scrubs bearer credentials, JWT-shaped strings and the configured secrets from every line,
-as a second line of defence); the query string (it may carry search terms: only its length
-is logged); raw device headers (``X-Device-Type`` is reduced to ``[A-Za-z0-9._-]`` and
-truncated). Values are JSON-encoded, so a newline or quote in a path cannot forge a line.
+scrubs the values of secrets from every line, as a second line of defence: bearer
+credentials, JWT-shaped strings and the configured secrets, never ordinary words); the
+query string (it may carry search terms: only its length is logged); raw device headers
+(``X-Device-Type`` is reduced to ``[A-Za-z0-9._-]`` and truncated). Values are
+JSON-encoded, so a newline or quote in a path cannot forge a line.
 """
 
 from __future__ import annotations
@@ -64,7 +69,9 @@ _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 _UNSAFE_ADDRESS: Final = re.compile(r"[^A-Za-z0-9.:\[\]_%-]")
 _BASE_KEYS: Final = ("time", "level", "logger", "message")
 # Second line of defence: credentials that slipped into a message or a field.
-_BEARER: Final = re.compile(r"(?i)\bbearer\s+[^\s\"\\]+")
+# A bearer *credential*: at least 16 characters (the shortest secret the configuration
+# accepts; member tokens are far longer), so words after "bearer" ("no bearer token") stay.
+_BEARER: Final = re.compile(r"(?i)\b(bearer\s+)[^\s\"\\]{16,}")
 _JWT: Final = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 _REDACTED: Final = "[redacted]"
 # Replacing a shorter "secret" everywhere would shred ordinary text; config demands >= 16.
@@ -127,7 +134,7 @@ class JsonFormatter(logging.Formatter):
             text = text.replace(secret, _REDACTED)
         # The substring tests cost 0.3 us; each regex scan of a line costs about 7 us.
         if "bearer" in text.lower():
-            text = _BEARER.sub("Bearer " + _REDACTED, text)
+            text = _BEARER.sub(r"\g<1>" + _REDACTED, text)
         if "eyJ" in text:
             text = _JWT.sub(_REDACTED, text)
         return text
@@ -190,7 +197,7 @@ def log_greenlet_errors() -> None:
 def _log_hub_error(
     context: object, kind: type[BaseException], value: BaseException, tb: Any
 ) -> None:
-    logging.getLogger("gevent").error(
+    logging.getLogger("frontdoor.greenlets").error(
         "uncaught error in %s", type(context).__name__, exc_info=(kind, value, tb)
     )
 
@@ -231,15 +238,18 @@ def access_entry(
     team: str | None = None,
     degraded: Sequence[str] = (),
     backend_calls: int = 0,
+    device_type: str | None = None,
 ) -> AccessEntry:
     """The access entry of one request, read from its WSGI ``environ`` safely.
 
     ``endpoint`` is ``Endpoint.metric_name`` (None when unrouted). The path is
     ``PATH_INFO`` only; of the query string only its length is kept. ``client`` is
     ``REMOTE_ADDR`` (the balancer's address behind one: forwarding headers are not trusted).
+    ``device_type`` is the endpoint's own parameter when it has one (playback's), else the
+    ``X-Device-Type`` header; sanitized either way.
     """
     path = str(environ.get("PATH_INFO", "") or "/")
-    device = environ.get("HTTP_X_DEVICE_TYPE")
+    device = device_type if device_type is not None else environ.get("HTTP_X_DEVICE_TYPE")
     client = environ.get("REMOTE_ADDR")
     return AccessEntry(
         request_id=request_id,

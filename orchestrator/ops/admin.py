@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 from actors.outcomes import BreakerForce, BreakerState, Outcome
 from actors.stats import WindowStats
 from orchestrator.frontend import problems
-from orchestrator.frontend.auth import InvalidTokenError, TokenSigner, bearer_token, secret_equals
+from orchestrator.frontend.auth import NotAdminError, TokenSigner, admin_principal, bearer_token
 from orchestrator.ops.access_log import AUDIT_LOGGER, FIELDS_ATTR
 from orchestrator.ops.metrics import BackendGauges, EndpointLike, GaugeSnapshot
 
@@ -330,6 +330,11 @@ class AdminHandler:
         self._clock = clock
         self._wall_clock = wall_clock
 
+    @property
+    def backends(self) -> BackendViews:
+        """Where the backends' views come from (the live dashboard reads them too)."""
+        return self._backends
+
     @staticmethod
     def handles(path: str) -> bool:
         """Whether ``path`` belongs to the admin surface."""
@@ -359,22 +364,13 @@ class AdminHandler:
         if token is None:
             self._denied(request, "no bearer token")
             raise problems.unauthorized()
-        # Constant time; and a blank configured token disables this path rather than
-        # matching anything.
-        if self._admin_token and secret_equals(token, self._admin_token):
-            return "admin_token"
-        if self._signer is not None:
-            try:
-                claims = self._signer.verify(token)
-            except InvalidTokenError:
-                pass
-            else:
-                if claims.is_admin:
-                    return f"token:{claims.sub}"
-                self._denied(request, "member token")
-                raise problems.forbidden()
-        self._denied(request, "invalid token")
-        raise problems.unauthorized(invalid_token=True)
+        try:
+            return admin_principal(token, self._admin_token, self._signer)
+        except NotAdminError as denied:
+            self._denied(request, denied.why)
+            if denied.member:
+                raise problems.forbidden() from None
+            raise problems.unauthorized(invalid_token=True) from None
 
     def backends_json(self) -> dict[str, Any]:
         """The body of ``GET /_admin/backends``."""

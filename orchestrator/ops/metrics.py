@@ -5,7 +5,11 @@ Names (also listed, with alert rules, in docs/alerts.md), with ``{p}`` the confi
 ==============================================  =======  ==================================
 name                                            type     when
 ==============================================  =======  ==================================
-``{p}.endpoint.{api}.{endpoint}.latency``       timer    every routed request, ms
+``{p}.endpoint.{api}.{endpoint}.latency``       timer    every routed request whose plan
+                                                         ran (its parameters valid), ms
+``{p}.endpoint.{api}.{endpoint}.rejected``      counter  routed request answered before
+                                                         its plan ran (invalid parameter,
+                                                         unauthorized, rate limited, shed)
 ``{p}.endpoint.{api}.{endpoint}.status.2xx``    counter  routed request answered < 400
 ``...status.4xx`` / ``...status.5xx``           counter  400-499 / 500 and above
 ``{p}.endpoint.{api}.{endpoint}.degraded``      counter  a 2xx where some part fell back
@@ -96,7 +100,7 @@ __all__ = [
     "status_class",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("frontdoor.metrics")
 
 #: Every name part that comes from a declaration: lower-case words, digits, underscores.
 NAME_PATTERN: Final = re.compile(r"[a-z0-9_]+")
@@ -180,6 +184,8 @@ class EndpointNames:
     """The names of one endpoint's stats."""
 
     latency: str
+    #: Routed requests answered before their plan ran: kept out of ``latency``.
+    rejected: str
     status: Mapping[str, str]
     degraded: str
     team_errors: str
@@ -225,6 +231,7 @@ class MetricNames:
             team_errors[team] = f"{prefix}.team.{team}.errors"
             endpoint_names[f"{api}.{name}"] = EndpointNames(
                 latency=f"{base}.latency",
+                rejected=f"{base}.rejected",
                 status=MappingProxyType({c: f"{base}.status.{c}" for c in _STATUS_CLASSES}),
                 degraded=f"{base}.degraded",
                 team_errors=team_errors[team],
@@ -257,6 +264,7 @@ class MetricNames:
         names.update(dict.fromkeys(self.frontend_refused.values(), StatKind.COUNTER))
         for endpoint in self.endpoints.values():
             names[endpoint.latency] = StatKind.TIMER
+            names[endpoint.rejected] = StatKind.COUNTER
             names[endpoint.degraded] = StatKind.COUNTER
             names[endpoint.team_errors] = StatKind.COUNTER
             names.update(dict.fromkeys(endpoint.status.values(), StatKind.COUNTER))
@@ -627,12 +635,19 @@ class RequestMetrics:
         self._endpoint = self._endpoint_names(key)
 
     def endpoint_result(
-        self, key: str, status: int, latency_ms: float, *, degraded: bool = False
+        self,
+        key: str,
+        status: int,
+        latency_ms: float,
+        *,
+        degraded: bool = False,
+        planned: bool = True,
     ) -> None:
-        """One finished call of endpoint ``key`` that is not the request itself (a batch's)."""
+        """One finished call of endpoint ``key`` that is not the request itself (a batch's);
+        ``planned``: whether its plan ran (else it is counted as rejected, not timed)."""
         names = self._endpoint_names(key)
         if names is not None:
-            self._add_endpoint(names, status, latency_ms, degraded=degraded)
+            self._add_endpoint(names, status, latency_ms, degraded=degraded, planned=planned)
 
     def backend_call(self, backend: str, outcome: Outcome, latency_ms: float | None = None) -> None:
         """One step's outcome on ``backend``; ``latency_ms`` for a call that ran."""
@@ -658,13 +673,22 @@ class RequestMetrics:
             if record.degraded:
                 self.backend_call(record.step.backend, _FALLBACK)
 
-    def finish(self, status: int, latency_ms: float, *, degraded: bool = False) -> None:
-        """Add the endpoint's stats and send everything in one pipeline; later calls no-op."""
+    def finish(
+        self, status: int, latency_ms: float, *, degraded: bool = False, planned: bool = True
+    ) -> None:
+        """Add the endpoint's stats and send everything in one pipeline; later calls no-op.
+
+        ``planned``: whether the request's plan ran; one answered before (its parameters
+        invalid, say, in a fraction of a millisecond) counts in ``rejected``, not in
+        ``latency``, which would otherwise flatter the endpoint's percentiles.
+        """
         if self.finished:
             return
         self.finished = True
         if self._endpoint is not None:
-            self._add_endpoint(self._endpoint, status, latency_ms, degraded=degraded)
+            self._add_endpoint(
+                self._endpoint, status, latency_ms, degraded=degraded, planned=planned
+            )
         stats = [Stat(StatKind.COUNTER, name, n) for name, n in self._counters.items()]
         stats.extend(self._timers)
         if stats:
@@ -680,9 +704,17 @@ class RequestMetrics:
         self._counters[name] = self._counters.get(name, 0) + 1
 
     def _add_endpoint(
-        self, names: EndpointNames, status: int, latency_ms: float, *, degraded: bool
+        self,
+        names: EndpointNames,
+        status: int,
+        latency_ms: float,
+        *,
+        degraded: bool,
+        planned: bool,
     ) -> None:
-        if 0.0 <= latency_ms < math.inf:
+        if not planned:
+            self._count(names.rejected)
+        elif 0.0 <= latency_ms < math.inf:
             self._timers.append(Stat(StatKind.TIMER, names.latency, latency_ms))
         self._count(names.status[status_class(status)])
         if degraded and status < _CLIENT_ERROR:

@@ -122,7 +122,7 @@ def test_single_listener_app_drops_admin_routes_when_admin_port_is_set(caplog):
     """Under gunicorn (one listener) a set admin_port means no admin routes, with a warning."""
     shared = Frontdoor.build(load_settings(environ={}))
     split = Frontdoor.build(load_settings(environ={"FRONTDOOR_SERVER_ADMIN_PORT": "9181"}))
-    caplog.set_level(logging.WARNING, logger="orchestrator.runtime")
+    caplog.set_level(logging.WARNING, logger="frontdoor.runtime")
     try:
         assert shared.single_listener_app() is shared.app
         assert not caplog.records

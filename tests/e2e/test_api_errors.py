@@ -149,6 +149,18 @@ def test_a_required_backend_hanging_is_a_504_by_the_deadline(stack: Stack):
     assert elapsed < 5  # bounded by the 300 ms deadline, far from any client timeout
 
 
+def test_a_required_backends_own_timeout_is_a_504_backend_timeout_not_the_deadline(
+    stack: Stack,
+):
+    """Licensing 900 ms slow outlives its own 800 ms timeout well inside play's 1,500 ms
+    deadline: a 504 ``backend_timeout`` that does not blame the request's deadline."""
+    stack.fault("licensing", latency_ms=900)
+    reply = stack.post("/v1/playback/play", {"title_id": "t42", "device_type": "tv-samsung-2024"})
+    body = _problem(reply, 504, "backend_timeout")
+    assert "deadline had not passed" in str(body["detail"])
+    assert "licensing" not in str(body).lower()
+
+
 def test_a_required_backend_failing_is_a_503_naming_no_internals(stack: Stack):
     """Catalog failing makes a title page 503 dependency_unavailable with no backend names."""
     stack.fault("catalog", error_rate=1.0)

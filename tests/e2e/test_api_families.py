@@ -114,3 +114,18 @@ def test_engineers_get_a_trace_with_the_admin_token_and_devices_never_do(stack: 
     assert steps["recommendations"]["queued_ms"] >= steps["subscriber"]["finished_ms"]
     untraced = stack.get("/v1/discovery/home?rows=1&per_row=2", headers={"X-Frontdoor-Trace": "1"})
     assert "trace" not in untraced.json()["meta"]
+
+
+def test_a_trace_takes_the_admin_credentials_the_admin_routes_take(stack: Stack):
+    """An admin-scoped signed token (``frontdoor token --admin``) unlocks the trace as it
+    unlocks ``/_admin/*``; a member token unlocks neither."""
+    path = "/v1/discovery/home?rows=1&per_row=2"
+    admin = stack.frontdoor.signer.issue("ops1", scope="admin")
+    member = stack.frontdoor.signer.issue("m1")
+    assert stack.get(
+        "/_admin/backends", auth=False, headers={"Authorization": f"Bearer {admin}"}
+    ).ok
+    traced = stack.get(path, headers={"X-Frontdoor-Trace": "1", "X-Frontdoor-Admin-Token": admin})
+    assert traced.json()["meta"]["trace"]
+    refused = stack.get(path, headers={"X-Frontdoor-Trace": "1", "X-Frontdoor-Admin-Token": member})
+    assert "trace" not in refused.json()["meta"]

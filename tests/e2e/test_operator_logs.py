@@ -181,6 +181,25 @@ def test_a_real_request_writes_one_access_line_with_every_field(log, backends, m
     assert calls_made >= 2  # at least the rows and the failing ratings call
 
 
+def test_the_device_type_of_a_play_comes_from_its_own_parameter(log, make_stack):
+    """Play takes ``device_type`` in its body: the access line shows it, no header needed,
+    and the body's value wins over an ``X-Device-Type`` header."""
+    stack = make_stack()
+    sent = {"Authorization": f"Bearer {stack.token}"}
+    play = {"title_id": "t42", "device_type": "tv-samsung-2024"}
+    for request_id, extra in (("play-1", {}), ("play-2", {"X-Device-Type": "web-chrome"})):
+        reply = stack.http.post(
+            stack.url + "/v1/playback/play",
+            json=play,
+            headers={**sent, "X-Request-Id": request_id, **extra},
+            timeout=TIMEOUT_S,
+        )
+        assert reply.status_code == 200, reply.text
+    lines = {line["request_id"]: line for line in log.events("access")}
+    assert lines["play-1"]["device_type"] == "tv-samsung-2024"
+    assert lines["play-2"]["device_type"] == "tv-samsung-2024"
+
+
 def test_an_unrouted_request_still_gets_its_line(log, make_stack):
     """A 404 has a line too: no endpoint, no team, no backend call, no device type."""
     stack = make_stack()

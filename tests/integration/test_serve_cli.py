@@ -15,6 +15,7 @@ import gevent
 import pytest
 import requests
 
+from orchestrator.config import DEMO_ADMIN_TOKEN
 from orchestrator.frontend.auth import TokenSigner
 
 pytestmark = pytest.mark.integration
@@ -113,8 +114,56 @@ def test_serve_logs_json_lines_without_secrets_and_drains_on_sigterm():
     )
     messages = [line["message"] for line in lines]
     assert any(message.startswith("draining") for message in messages)
+    # One family of logger names: "frontdoor" and "frontdoor.*", the drain's included.
+    assert {line["logger"].partition(".")[0] for line in lines} == {"frontdoor"}
+    draining = [line for line in lines if line["message"].startswith("draining")]
+    assert {line["logger"] for line in draining} == {"frontdoor.server"}
     assert messages[-1] == "stopped"
     for secret in (ADMIN_TOKEN, TOKEN_SECRET, member):
         assert secret not in stdout
         assert secret not in stderr
     assert "export TOKEN=$(bin/frontdoor token m1)" in stdout  # not a signed token
+    assert "export ADMIN_TOKEN=$(bin/frontdoor token --admin ops)" in stdout
+
+
+def test_the_demo_banner_prints_the_public_demo_admin_token_which_opens_admin_and_traces():
+    """With the public demo secrets (and only then) the banner prints the admin token
+    too; it opens ``/_admin/*`` and ``X-Frontdoor-Trace``."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("FRONTDOOR_")}
+    environ["FRONTDOOR_STATSD_ENABLED"] = "false"
+    argv = ["serve", "--port", "0", "--backends-port", "0", "--latency-profile", "none"]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-c", SHIM, *argv],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _banner_value(process, "Frontdoor is listening on ")
+        member = _banner_value(process, "  export TOKEN=")
+        admin_token = _banner_value(process, "  export ADMIN_TOKEN=")
+        assert admin_token == DEMO_ADMIN_TOKEN
+        http = requests.Session()
+        http.trust_env = False
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        assert http.get(url + "/_admin/backends", headers=admin, timeout=TIMEOUT_S).ok
+        traced = http.get(
+            url + "/v1/discovery/home?rows=1&per_row=1",
+            headers={
+                "Authorization": f"Bearer {member}",
+                "X-Frontdoor-Trace": "1",
+                "X-Frontdoor-Admin-Token": admin_token,
+            },
+            timeout=TIMEOUT_S,
+        )
+        assert traced.json()["meta"]["trace"]
+        http.close()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=TIMEOUT_S)
+    assert process.returncode == 0, stderr

@@ -53,6 +53,7 @@ ENDPOINTS = (
 #: Every name shape of orchestrator/ops/metrics.py (and docs/alerts.md), with its statsd type.
 DESIGN_SHAPES = {
     ("{p}.endpoint.{api}.{endpoint}.latency", "timer"),
+    ("{p}.endpoint.{api}.{endpoint}.rejected", "counter"),
     ("{p}.endpoint.{api}.{endpoint}.status.2xx", "counter"),
     ("{p}.endpoint.{api}.{endpoint}.status.4xx", "counter"),
     ("{p}.endpoint.{api}.{endpoint}.status.5xx", "counter"),
@@ -125,11 +126,11 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
     sink = sink_to(statsd_daemon)
     metrics = Metrics(MetricNames(prefix, ENDPOINTS, BACKEND_NAMES), sink)
 
-    def request(endpoint: str, status: int, latency_ms: float, steps, degraded=False):
+    def request(endpoint: str, status: int, latency_ms: float, steps, degraded=False, planned=True):
         collected = metrics.request()
         collected.endpoint(endpoint)
         collected.steps(steps)
-        collected.finish(status, latency_ms, degraded=degraded)
+        collected.finish(status, latency_ms, degraded=degraded, planned=planned)
 
     packets_before = statsd_daemon.counters()["statsd.packets_received"]
     # Home page with a slow ratings backend: 200, degraded.
@@ -171,8 +172,10 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
         [step("catalog", "failure", 12, degraded=True)],
         degraded=True,
     )
-    # A device's bad country code: 400, no backend call.
-    request("nonmember.plans", 400, 0.5, [])
+    # A device's bad country code: 400 before the plan ran, counted apart from latency.
+    request("nonmember.plans", 400, 0.5, [], planned=False)
+    # Plans answered: the endpoint's latency holds this one only.
+    request("nonmember.plans", 200, 7.5, [])
 
     reporter = GaugeReporter(
         metrics,
@@ -195,6 +198,8 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
         f"{prefix}.endpoint.discovery.home.degraded": 2,
         f"{prefix}.endpoint.playback.play.status.5xx": 2,
         f"{prefix}.endpoint.nonmember.plans.status.4xx": 1,
+        f"{prefix}.endpoint.nonmember.plans.status.2xx": 1,
+        f"{prefix}.endpoint.nonmember.plans.rejected": 1,
         f"{prefix}.team.playback.errors": 2,
         f"{prefix}.backend.subscriber.success": 3,
         f"{prefix}.backend.recommendations.success": 1,
@@ -215,7 +220,7 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
     assert timers == {
         f"{prefix}.endpoint.discovery.home.latency": [40.0, 321.5],
         f"{prefix}.endpoint.playback.play.latency": [8.25, 2000.0],
-        f"{prefix}.endpoint.nonmember.plans.latency": [0.5],
+        f"{prefix}.endpoint.nonmember.plans.latency": [7.5],
         f"{prefix}.backend.subscriber.latency": [4.0, 5.0, 6.0],
         f"{prefix}.backend.recommendations.latency": [20.0],
         f"{prefix}.backend.catalog.latency": [12.0, 15.0],
@@ -228,10 +233,10 @@ def test_every_documented_metric_arrives_with_its_value(statsd_daemon):
         f"{prefix}.backend.catalog.queued": 0,
         f"{prefix}.backend.catalog.breaker_open": 1,
     }
-    # Packed across requests: fewer datagrams than requests and reports (5 + 2), plus the
+    # Packed across requests: fewer datagrams than requests and reports (6 + 2), plus the
     # sync marker.
     packets = statsd_daemon.counters()["statsd.packets_received"] - packets_before
-    assert 1 + 1 <= packets < 5 + 2 + 1
+    assert 1 + 1 <= packets < 6 + 2 + 1
     assert statsd_daemon.counters()["statsd.bad_lines_seen"] == 0
     # Every documented shape arrived, as its documented type.
     kinds = {"counter": counters, "timer": timers, "gauge": only(prefix, statsd_daemon.gauges())}

@@ -89,6 +89,23 @@ def test_a_required_failure_fails_the_run_and_names_the_step():
     assert (result.status, result.failed_step) == (RunStatus.FAILED, "a")
 
 
+@pytest.mark.parametrize(
+    ("error", "finished_at", "status"),
+    [
+        ("timeout", 0.84, RunStatus.BACKEND_TIMED_OUT),  # the backend's own 800 ms bound
+        ("timeout", 1.5, RunStatus.TIMED_OUT),  # its bound was what was left of the deadline
+        ("deadline passed", 1.499, RunStatus.TIMED_OUT),  # never sent: the deadline's
+    ],
+)
+def test_a_required_steps_own_timeout_is_told_apart_from_the_deadline(error, finished_at, status):
+    """A backend timeout that fired before the request's deadline is the backend's bound."""
+    run = PlanRun(Plan((_step("a"),), _compose), {}, None, deadline=1.5)
+    run.take_ready(0.0)
+    run.resolve(0, Reply(0, "svc", Outcome.TIMEOUT, None, error, 0.04, finished_at, 1))
+    result = run.result()
+    assert (result.status, result.failed_step) == (status, "a")
+
+
 def test_expiry_times_out_unfinished_steps_into_fallbacks_or_a_timeout():
     """At the deadline optional steps fall back; a required unfinished step is a timeout."""
     plan = Plan((_step("a", fallback=Fallback.omit()), _step("b")), _compose)

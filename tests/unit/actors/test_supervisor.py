@@ -190,7 +190,7 @@ def test_a_late_supervisor_is_overload_a_warning_and_a_count_not_an_error(caplog
     late = LateAnswers(clock=lambda: 100.0, interval_s=10.0)
     plan = Plan((Step("a", "a", lambda _c: get("a")),), _results)
     stuck = [_StuckDirectory(), _StuckDirectory()]
-    with caplog.at_level(logging.WARNING, logger="actors.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="frontdoor.actors.supervisor"):
         results = [
             execute_plan(
                 plan,
@@ -209,7 +209,7 @@ def test_a_late_supervisor_is_overload_a_warning_and_a_count_not_an_error(caplog
     gevent.idle()
     assert [(r.status, r.failed_step) for r in results] == [(RunStatus.TIMED_OUT, "supervisor")] * 2
     assert (late.late, late.dead) == (2, 0)
-    records = [r for r in caplog.records if r.name == "actors.supervisor"]
+    records = [r for r in caplog.records if r.name == "frontdoor.actors.supervisor"]
     assert [r.levelname for r in records] == ["WARNING"]  # the second one is only counted
     assert "late-0" in records[0].getMessage()
     assert "process saturated" in records[0].getMessage()
@@ -218,7 +218,7 @@ def test_a_late_supervisor_is_overload_a_warning_and_a_count_not_an_error(caplog
 def test_a_supervisor_dead_without_answering_is_an_error(caplog):
     """The other case: no live supervisor and no answer is a bug, logged as an error."""
     late = LateAnswers()
-    with caplog.at_level(logging.WARNING, logger="actors.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="frontdoor.actors.supervisor"):
         late.record("dead-1", alive=False)
     assert (late.late, late.dead) == (0, 1)
     assert [r.levelname for r in caplog.records] == ["ERROR"]

@@ -227,6 +227,29 @@ def test_formatter_scrubs_tokens_and_secrets_anywhere(lines):
     assert line["nested"] == {"t": "[redacted]"}
 
 
+def test_formatter_redacts_bearer_credentials_not_the_word_bearer(lines):
+    """An audit reason "no bearer token" is words, kept as written; an ``Authorization:
+    Bearer <credential>`` header value loses its credential, in any case of the scheme."""
+    opaque = "opaque-credential-0123456789"
+    lines.logger.warning(
+        "denied",
+        extra={
+            FIELDS_ATTR: {
+                "why": "no bearer token",
+                "header": f"Authorization: Bearer {opaque}",
+                "lower": f"bearer {opaque}",
+            }
+        },
+    )
+    assert opaque not in lines.raw()
+    (line,) = lines.parsed()
+    assert line["why"] == "no bearer token"
+    assert (line["header"], line["lower"]) == (
+        "Authorization: Bearer [redacted]",
+        "bearer [redacted]",
+    )
+
+
 def test_formatter_keeps_base_keys_and_adds_exceptions(lines):
     """A field cannot overwrite time/level/logger/message; exceptions are one field."""
     try:
@@ -342,7 +365,7 @@ def test_sanitize(raw, expected):
 def test_an_error_no_greenlet_caught_is_one_json_line_with_its_traceback():
     """With log_greenlet_errors, gevent's hub logs uncaught errors instead of printing
     plain text to stderr."""
-    captured = Lines("gevent")
+    captured = Lines("frontdoor.greenlets")
     hub = gevent.get_hub()
     log_greenlet_errors()
     try:

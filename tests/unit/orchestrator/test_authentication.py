@@ -54,7 +54,7 @@ def test_no_token_or_a_bad_one_is_401_and_the_reason_logged(caplog):
     assert _refusal(scope(), MEMBER) == (401, "unauthorized")
     assert _refusal(scope(authorization="Bearer not.a.token"), MEMBER) == (401, "unauthorized")
     (info,) = [record for record in caplog.records if record.getMessage().startswith("rejected")]
-    assert info.name == "orchestrator.frontend.app"
+    assert info.name == "frontdoor.app"
 
 
 def test_admin_endpoints_need_the_admin_scope():

@@ -110,7 +110,7 @@ def test_budgeted_caps_come_from_the_settings_when_the_limit_allows(caplog):
             "FRONTDOOR_SERVER_MAX_CONNECTIONS_PER_IP": "7",
         }
     )
-    with caplog.at_level(logging.INFO, logger="orchestrator.frontend.connections"):
+    with caplog.at_level(logging.INFO, logger="frontdoor.connections"):
         limits = budgeted(settings.server, [10, 10], embedded=False)
     assert (limits.max_total, limits.max_per_ip) == (40, 7)
     (record,) = caplog.records

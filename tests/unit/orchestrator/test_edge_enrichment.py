@@ -49,7 +49,7 @@ def test_a_forged_enrichment_is_403_and_the_reason_logged(caplog):
     assert (caught.value.status, caught.value.code) == (403, "forbidden")
     (warning,) = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert (warning.name, warning.getMessage()) == (
-        "orchestrator.frontend.app",
+        "frontdoor.app",
         "rejected enrichment: bad signature",
     )
 

@@ -113,11 +113,13 @@ def test_catalogue_holds_exactly_the_design_names():
         "fd.frontend.refused.unsupported_transfer_coding": C,
         "fd.frontend.refused.internal_error": C,
         "fd.endpoint.discovery.home.latency": T,
+        "fd.endpoint.discovery.home.rejected": C,
         "fd.endpoint.discovery.home.status.2xx": C,
         "fd.endpoint.discovery.home.status.4xx": C,
         "fd.endpoint.discovery.home.status.5xx": C,
         "fd.endpoint.discovery.home.degraded": C,
         "fd.endpoint.nonmember.plans.latency": T,
+        "fd.endpoint.nonmember.plans.rejected": C,
         "fd.endpoint.nonmember.plans.status.2xx": C,
         "fd.endpoint.nonmember.plans.status.4xx": C,
         "fd.endpoint.nonmember.plans.status.5xx": C,
@@ -394,7 +396,7 @@ def test_socket_errors_are_counted_not_raised(udp_receiver, caplog):
     sink = StatsdSink.connect(*udp_receiver.getsockname(), max_udp_bytes=1_000_000)
     assert isinstance(sink, StatsdSink)
     huge = [Stat(C, f"fd.backend.b{i:05d}.success", 1) for i in range(4_000)]
-    with caplog.at_level(logging.WARNING, logger="orchestrator.ops.metrics"):
+    with caplog.at_level(logging.WARNING, logger="frontdoor.metrics"):
         sink.send(huge)
         sink.flush()
         sink.send(huge)
@@ -484,7 +486,7 @@ def test_unresolvable_host_gives_a_null_sink_and_a_warning(caplog):
     def resolver(*_args: object) -> list[tuple[object, ...]]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    with caplog.at_level(logging.WARNING, logger="orchestrator.ops.metrics"):
+    with caplog.at_level(logging.WARNING, logger="frontdoor.metrics"):
         sink = StatsdSink.connect("nowhere.invalid", 8125, resolve=resolver)
     assert isinstance(sink, NullSink)
     assert "metrics are off" in caplog.text
@@ -594,7 +596,7 @@ def test_a_failing_read_or_observer_never_escapes(metrics, caplog):
         raise RuntimeError("boom")
 
     reporter = GaugeReporter(metrics, broken, 1.0)
-    with caplog.at_level(logging.ERROR, logger="orchestrator.ops.metrics"):
+    with caplog.at_level(logging.ERROR, logger="frontdoor.metrics"):
         reporter.report_once()
         reporter.report_once()
     assert reporter.errors == 2

@@ -27,12 +27,13 @@ def test_a_finished_request_counts_in_metrics_its_window_and_the_access_log(capl
     _, observer = observed(thing)
     sink = CapturingSink()
     done = request(endpoint=thing, metrics=metrics(thing, sink=sink).request())
-    done.degraded, done.backend_calls = ("ratings",), 2
+    done.degraded, done.backend_calls, done.planned = ("ratings",), 2, True
     observer.finished(done, 200)
     assert sink.counters() == {
         "frontdoor.endpoint.things.thing.status.2xx": 1,
         "frontdoor.endpoint.things.thing.degraded": 1,
     }
+    assert list(sink.timers()) == ["frontdoor.endpoint.things.thing.latency"]
     (view,) = observer.windows.views()
     assert (view["window"]["calls"], view["window"]["fallbacks"]) == (1, 1)
     (line,) = _access_lines(caplog)
@@ -65,6 +66,28 @@ def test_a_failure_to_record_is_logged_and_not_raised(caplog):
     assert error.getMessage() == "request rid-1: recording metrics or access log failed"
 
 
+def test_a_request_refused_before_its_plan_is_counted_as_rejected_not_timed(caplog):
+    """A 0.3 ms validation failure stays out of the endpoint's latency (its own counter);
+    the access line's device type is the endpoint's parameter over the header."""
+    caplog.set_level(logging.INFO)
+    thing = endpoint()
+    _, observer = observed(thing)
+    sink = CapturingSink()
+    invalid = request(endpoint=thing, metrics=metrics(thing, sink=sink).request())
+    observer.finished(invalid, 400)
+    assert sink.counters() == {
+        "frontdoor.endpoint.things.thing.status.4xx": 1,
+        "frontdoor.endpoint.things.thing.rejected": 1,
+    }
+    assert sink.timers() == {}
+    played = request(endpoint=thing, metrics=metrics(thing, sink=sink).request())
+    played.environ["HTTP_X_DEVICE_TYPE"] = "header-says"
+    played.planned, played.device_type = True, "tv-samsung-2024"
+    observer.finished(played, 200)
+    assert list(sink.timers()) == ["frontdoor.endpoint.things.thing.latency"]
+    assert [line["device_type"] for line in _access_lines(caplog)] == [None, "tv-samsung-2024"]
+
+
 def test_a_batch_call_joins_its_batchs_pipeline():
     """Its endpoint's stats go into the batch's metrics and window; its backend calls add up."""
     thing = endpoint()
@@ -76,7 +99,11 @@ def test_a_batch_call_joins_its_batchs_pipeline():
     observer.call_finished(batch, request(backend_calls=1), 404)  # unrouted: calls only
     assert batch.backend_calls == 4
     batch.metrics.finish(200, 1.0)
-    assert sink.counters() == {"frontdoor.endpoint.things.thing.status.4xx": 1}
+    assert sink.counters() == {
+        "frontdoor.endpoint.things.thing.status.4xx": 1,
+        "frontdoor.endpoint.things.thing.rejected": 1,  # its plan never ran
+    }
+    assert sink.timers() == {}
     (view,) = observer.windows.views()
     assert view["window"]["calls"] == 1
 

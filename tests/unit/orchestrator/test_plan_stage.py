@@ -89,6 +89,7 @@ def test_a_call_runs_its_plan_and_counts_what_it_did(system):
     ]
     assert served.backend_calls == 1
     assert fallbacks.told == [("thing", False)]
+    assert served.planned
     served.metrics.finish(200, 1.0)
     assert sink.counters()["frontdoor.backend.things.success"] == 1
 
@@ -111,6 +112,7 @@ def test_bad_parameters_are_refused_before_any_call(system):
         _stage(thing).serve(served, _scope(system), thing, {}, {"n": ["99"]}, None)
     assert caught.value.code == "invalid_parameter"
     assert served.records == ()
+    assert not served.planned  # so it counts as rejected, not in the endpoint's latency
 
 
 def test_the_scopes_deadline_bounds_the_run(system):

@@ -35,6 +35,7 @@ EXAMPLES = {
     "dependency_unavailable": problems.dependency_unavailable(),
     "overloaded": problems.overloaded(1),
     "deadline_exceeded": problems.deadline_exceeded(),
+    "backend_timeout": problems.backend_timeout(),
     "payment_declined": problems.refused("payment_declined", "The card was declined.", "card"),
     "already_exists": problems.refused("already_exists", "The e-mail is taken.", "email"),
 }
@@ -157,6 +158,7 @@ def test_generic_5xx_details_reveal_nothing():
         problems.internal_error(),
         problems.dependency_unavailable(),
         problems.deadline_exceeded(),
+        problems.backend_timeout(),
     ):
         assert set(_body(problem)) == {"type", "title", "status", "detail", "code", "request_id"}
         assert "http" not in problem.detail

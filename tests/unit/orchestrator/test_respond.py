@@ -64,7 +64,7 @@ def test_an_unhandled_error_is_a_500_logged_once_with_the_request_id(caplog):
     body = answer(respond.unhandled(started, request(), RuntimeError("bug")))
     assert (started.code, body["code"]) == (500, "internal_error")
     (error,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
-    assert error.name == "orchestrator.frontend.app"
+    assert error.name == "frontdoor.app"
     assert getattr(error, FIELDS_ATTR) == {"request_id": "rid-1"}
     assert error.exc_info is not None
 

@@ -6,6 +6,7 @@ import pytest
 from stage_kit import NoDirectory
 
 from actors.call_cache import SharedCalls
+from orchestrator.frontend.auth import TokenSigner
 from orchestrator.frontend.edge_enrichment import EdgeEnrichment
 from orchestrator.frontend.enrichment import ENVIRON_KEY, Enricher
 from orchestrator.frontend.problems import Problem
@@ -64,6 +65,17 @@ def test_a_trace_needs_the_admin_token():
     assert not scopes.open({**asked, "HTTP_X_FRONTDOOR_ADMIN_TOKEN": "guess"}, 0.0, 1).trace
     assert not scopes.open({"HTTP_X_FRONTDOOR_ADMIN_TOKEN": ADMIN}, 0.0, 1).trace
     assert not Scopes(NoDirectory(), "").open({**asked}, 0.0, 1).trace
+
+
+def test_a_trace_takes_an_admin_scoped_token_like_the_admin_routes():
+    signer = TokenSigner(b"k" * 32, 3600)
+    asked = {"HTTP_X_FRONTDOOR_TRACE": "1"}
+    scopes = Scopes(NoDirectory(), "", signer=signer)
+    admin = {**asked, "HTTP_X_FRONTDOOR_ADMIN_TOKEN": signer.issue("ops", scope="admin")}
+    member = {**asked, "HTTP_X_FRONTDOOR_ADMIN_TOKEN": signer.issue("m1")}
+    assert scopes.open(admin, 0.0, 1).trace
+    assert not scopes.open(member, 0.0, 1).trace
+    assert not Scopes(NoDirectory(), ADMIN).open(admin, 0.0, 1).trace  # no signer: no tokens
 
 
 def test_an_enrichment_counts_only_where_the_scope_trusts_one():
