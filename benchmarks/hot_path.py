@@ -26,13 +26,13 @@ monkey.patch_all()
 import argparse  # noqa: E402 - after patching, by design
 import io  # noqa: E402
 import json  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent.event  # noqa: E402
 import pykka  # noqa: E402
+from _inprocess import best_us  # noqa: E402
 from gevent.pywsgi import headers_factory  # noqa: E402
 
 from actors.runtime import GreenletActor  # noqa: E402
@@ -75,16 +75,6 @@ HOME = {
     ],
     "meta": {"degraded": []},
 }
-
-
-def _best_us(function: Callable[[], Any], number: int, runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.process_time()
-        for _ in range(number):
-            function()
-        best = min(best, time.process_time() - started)
-    return best / number * 1e6
 
 
 def _once(base: type[pykka.ThreadingActor]) -> type[pykka.ThreadingActor]:
@@ -138,37 +128,37 @@ def main() -> int:
         (
             "parse 6 request headers",
             "http.client (email)",
-            _best_us(lambda: headers_factory(io.BufferedReader(io.BytesIO(HEADERS))), n, runs),
+            best_us(lambda: headers_factory(io.BufferedReader(io.BytesIO(HEADERS))), n, runs),
             "RequestHeaders",
-            _best_us(lambda: RequestHeaders.read(io.BufferedReader(io.BytesIO(HEADERS))), n, runs),
+            best_us(lambda: RequestHeaders.read(io.BufferedReader(io.BytesIO(HEADERS))), n, runs),
         ),
         (
             "encode a play response",
             "json.dumps",
-            _best_us(stdlib_json(PLAY), n, runs),
+            best_us(stdlib_json(PLAY), n, runs),
             "orjson",
-            _best_us(lambda: encode_json(PLAY), n, runs),
+            best_us(lambda: encode_json(PLAY), n, runs),
         ),
         (
             "encode a 20 x 40 home page",
             "json.dumps",
-            _best_us(stdlib_json(HOME), max(1, n // 100), runs),
+            best_us(stdlib_json(HOME), max(1, n // 100), runs),
             "orjson",
-            _best_us(lambda: encode_json(HOME), max(1, n // 100), runs),
+            best_us(lambda: encode_json(HOME), max(1, n // 100), runs),
         ),
         (
             "verify a member token",
             "first sight",
-            _best_us(first_sight, n, runs),
+            best_us(first_sight, n, runs),
             "remembered",
-            _best_us(lambda: signer.verify(token), n, runs),
+            best_us(lambda: signer.verify(token), n, runs),
         ),
         (
             "actor start + tell + stop",
             "ThreadingActor",
-            _best_us(_actor_life(_once(pykka.ThreadingActor)), max(1, n // 4), runs),
+            best_us(_actor_life(_once(pykka.ThreadingActor)), max(1, n // 4), runs),
             "GreenletActor",
-            _best_us(_actor_life(_once(GreenletActor)), max(1, n // 4), runs),
+            best_us(_actor_life(_once(GreenletActor)), max(1, n // 4), runs),
         ),
     ]
     print(f"{'piece':30} {'before':>20} {'us':>8}   {'after':>16} {'us':>8}  {'x':>6}")
@@ -179,7 +169,7 @@ def main() -> int:
         )
     print("strict decode of backend replies (backends.client), us per reply:")
     for name, raw in (("subscriber", subscriber), ("catalog (12 titles)", catalog)):
-        cost = _best_us(lambda raw=raw: _decode_json(raw), n, runs)
+        cost = best_us(lambda raw=raw: _decode_json(raw), n, runs)
         print(f"  {name:28} {len(raw):6} B {cost:8.1f}")
     return 0
 

@@ -20,40 +20,17 @@ import argparse  # noqa: E402 - after patching, by design
 import io  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
+from _inprocess import PLANS, best_us  # noqa: E402
+
 from orchestrator.testkit import PackageHarness  # noqa: E402
 
-PLANS = {
-    "country": "US",
-    "currency": "USD",
-    "plans": [
-        {
-            "id": "basic",
-            "name": "Basic",
-            "price": 999,
-            "currency": "USD",
-            "max_streams": 1,
-            "video_quality": "720p",
-        }
-    ],
-}
 _BACKENDS = (
     *("subscriber", "device", "playback", "licensing", "history", "catalog"),
     *("eligibility", "accounts", "billing", "trial", "plans", "bookmarks"),
 )
-
-
-def _best_us(function: Callable[[], Any], number: int, runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.process_time()
-        for _ in range(number):
-            function()
-        best = min(best, time.process_time() - started)
-    return best / number * 1e6
 
 
 def _harness(enabled: bool) -> PackageHarness:
@@ -124,10 +101,10 @@ def _pieces(number: int, runs: int) -> list[tuple[str, float]]:
     return [
         (
             "rate limit charge (member)",
-            _best_us(lambda: limiter.charge("m1", "10.0.0.1"), number, runs),
+            best_us(lambda: limiter.charge("m1", "10.0.0.1"), number, runs),
         ),
-        ("admission enter + leave, per client", _best_us(fair_once, number, runs)),
-        ("admission enter + leave, no client", _best_us(plain_once, number, runs)),
+        ("admission enter + leave, per client", best_us(fair_once, number, runs)),
+        ("admission enter + leave, no client", best_us(plain_once, number, runs)),
     ]
 
 
@@ -143,7 +120,7 @@ def main() -> int:
             for name, request in _requests(harness).items():
                 request()  # warm: token remembered, connections and caches made
                 label = f"{name}, limits {'on' if enabled else 'off'}"
-                rows.append((label, _best_us(request, args.number, args.runs)))
+                rows.append((label, best_us(request, args.number, args.runs)))
     width = max(len(name) for name, _ in rows)
     print(f"{'what':<{width}}  µs CPU")
     for name, us in rows:

@@ -20,37 +20,13 @@ monkey.patch_all()
 import argparse  # noqa: E402 - after patching, by design
 import io  # noqa: E402
 import logging  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
+from _inprocess import PLANS, best_us  # noqa: E402
+
 from orchestrator.frontend.request import arrive  # noqa: E402
 from orchestrator.testkit import PackageHarness  # noqa: E402
-
-PLANS = {
-    "country": "US",
-    "currency": "USD",
-    "plans": [
-        {
-            "id": "basic",
-            "name": "Basic",
-            "price": 999,
-            "currency": "USD",
-            "max_streams": 1,
-            "video_quality": "720p",
-        }
-    ],
-}
-
-
-def _best_us(function: Callable[[], Any], number: int, runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.process_time()
-        for _ in range(number):
-            function()
-        best = min(best, time.process_time() - started)
-    return best / number * 1e6
 
 
 def _arrivals(harness: PackageHarness, number: int, runs: int) -> list[tuple[str, float]]:
@@ -58,10 +34,10 @@ def _arrivals(harness: PackageHarness, number: int, runs: int) -> list[tuple[str
     bare = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/x"}
     device = {**bare, "HTTP_X_REQUEST_ID": "device-chosen-id-1"}
     rows = [
-        ("arrive: id made here", _best_us(lambda: arrive(bare, 0.0, pipeline), number, runs)),
+        ("arrive: id made here", best_us(lambda: arrive(bare, 0.0, pipeline), number, runs)),
         (
             "arrive: device's id, fresh one for backends",
-            _best_us(lambda: arrive(device, 0.0, pipeline), number, runs),
+            best_us(lambda: arrive(device, 0.0, pipeline), number, runs),
         ),
     ]
     try:
@@ -71,7 +47,7 @@ def _arrivals(harness: PackageHarness, number: int, runs: int) -> list[tuple[str
     rows.append(
         (
             "arrive: device's id, trusted",
-            _best_us(
+            best_us(
                 lambda: arrive(device, 0.0, pipeline, trust_request_id=True),  # type: ignore[call-arg]
                 number,
                 runs,
@@ -104,8 +80,8 @@ def _drainable(harness: PackageHarness, number: int, runs: int) -> list[tuple[st
         return once
 
     return [
-        ("trivial WSGI app, bare", _best_us(serve(trivial), number, runs)),
-        ("trivial WSGI app in DrainableApp", _best_us(serve(wrapped), number, runs)),
+        ("trivial WSGI app, bare", best_us(serve(trivial), number, runs)),
+        ("trivial WSGI app in DrainableApp", best_us(serve(wrapped), number, runs)),
     ]
 
 
@@ -133,7 +109,7 @@ def _whole(harness: PackageHarness, number: int, runs: int) -> list[tuple[str, f
     ):
         request = plans(headers)
         request()  # warm
-        rows.append((label, _best_us(request, number, runs)))
+        rows.append((label, best_us(request, number, runs)))
     return rows
 
 

@@ -45,7 +45,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _processes import BACKENDS_MAIN, LOADTEST_MAIN, PYTHON, ROOT, free_port, wait_listening
+from _processes import (
+    BACKENDS_MAIN,
+    LOADTEST_MAIN,
+    PYTHON,
+    ROOT,
+    free_port,
+    stop,
+    wait_listening,
+)
 
 HAPROXY_CONFIG = ROOT / "examples" / "haproxy" / "frontdoor.cfg"
 FRONTDOOR = str(Path(PYTHON).with_name("frontdoor"))
@@ -101,15 +109,7 @@ class Processes:
 
     def stop_all(self) -> None:
         """SIGTERM everything still running, then wait (kill what does not stop in 15 s)."""
-        alive = [p for p in self._running if p.poll() is None]
-        for process in alive:
-            process.terminate()
-        for process in alive:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        stop([p for p in self._running if p.poll() is None])
 
 
 class Balancer:

@@ -30,7 +30,7 @@ from typing import Any, Final, TypeAlias
 
 from orchestrator.config import ServerSettings
 from orchestrator.frontend.problems import CONTENT_TYPE, Problem
-from orchestrator.frontend.request import request_id
+from orchestrator.frontend.request_ids import request_id
 from orchestrator.ops.access_log import FIELDS_ATTR
 from orchestrator.ops.descriptors import apply, backend_reserve
 

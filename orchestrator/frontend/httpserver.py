@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import random
 import re
 import socket
@@ -45,6 +44,7 @@ from gevent.pywsgi import (
 )
 
 from orchestrator.frontend import problems
+from orchestrator.frontend.request_ids import request_id
 
 if TYPE_CHECKING:
     from orchestrator.frontend.connections import ConnectionLimits
@@ -452,7 +452,7 @@ class LeanWSGIHandler(WSGIHandler):  # type: ignore[misc] # gevent ships no type
 
     def refuse(self, problem: problems.Problem) -> None:
         """Answer ``problem`` before the application ran, report it, and close gently."""
-        rid = _request_id(self.headers.get("x-request-id"))
+        rid = request_id(self.headers.get("x-request-id"))
         payload = problem.to_body(rid)
         extra = "".join(
             f"{name}: {value}\r\n"
@@ -530,7 +530,7 @@ class LeanWSGIHandler(WSGIHandler):  # type: ignore[misc] # gevent ships no type
             if error_code < 500  # noqa: PLR2004 - HTTP's own boundary
             else problems.internal_error()
         )
-        rid = _request_id(self.headers.get("x-request-id"))
+        rid = request_id(self.headers.get("x-request-id"))
         payload = problem.to_body(rid)
         headers = [
             ("Content-Type", problems.CONTENT_TYPE),
@@ -553,22 +553,6 @@ class LeanWSGIHandler(WSGIHandler):  # type: ignore[misc] # gevent ships no type
             self.provided_date = date
             self.response_headers.append((b"Date", date))
         super().finalize_headers()
-
-
-_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-def _request_id(header: str | None) -> str:
-    """The device's well-formed request id, else a new one: ``request.request_id``'s rule
-    and generator, kept here so that the server imports nothing of the pipeline."""
-    if header and _REQUEST_ID.fullmatch(header):
-        return header
-    return f"{_IDS.getrandbits(128):032x}"
-
-
-#: Unique, not secret (as ``request._IDS``); reseeded in a forked child.
-_IDS = random.Random(os.urandom(32))  # noqa: S311 - correlation ids, not secrets
-os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))
 
 
 def http_date(now: float) -> bytes:

@@ -10,9 +10,6 @@ request id, and the pipeline's logger.
 
 from __future__ import annotations
 
-import os
-import random
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,6 +17,7 @@ from typing import Any, Final
 from actors.call_cache import SharedCalls
 from actors.plan import StepRecord
 from orchestrator.frontend.auth import Claims
+from orchestrator.frontend.request_ids import new_id, request_id
 from orchestrator.ops.metrics import RequestMetrics
 from orchestrator.plans import Endpoint
 
@@ -30,8 +28,6 @@ Environ = Mapping[str, Any]
 
 #: The logger of every stage: operators' filters and alerts know it by this name.
 LOGGER: Final = "frontdoor.app"
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass(slots=True)
@@ -97,23 +93,5 @@ def arrive(
         started,
         environ=environ,
         metrics=metrics,
-        backend_request_id=own if trust_request_id or own != given else _new_id(),
+        backend_request_id=own if trust_request_id or own != given else new_id(),
     )
-
-
-def request_id(header: str | None) -> str:
-    """Accept a well-formed device request id; otherwise make one (128 random bits)."""
-    if header and _REQUEST_ID.fullmatch(header):
-        return header
-    return _new_id()
-
-
-def _new_id() -> str:
-    return f"{_IDS.getrandbits(128):032x}"
-
-
-#: Request ids need to be unique, not secret: a generator seeded from the OS once per
-#: process costs ~0.3 µs an id, where os.urandom is a system call each (~5 µs).
-_IDS = random.Random(os.urandom(32))  # noqa: S311 - correlation ids, not secrets
-# A forked worker (gunicorn --preload) must not repeat its parent's, or a sibling's, ids.
-os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))

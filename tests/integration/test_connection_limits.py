@@ -16,13 +16,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import gevent
 import gevent.pool
 import pytest
+from gunicorn_run import free_port, start_gunicorn, wait_listening
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import DEMO_ADMIN_TOKEN, load_settings
@@ -322,46 +322,24 @@ def test_serve_refuses_to_start_when_the_descriptor_limit_leaves_no_room():
     assert "Traceback" not in done.stderr
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            # Polling another process's port: it offers no event to wait on.
-            time.sleep(0.1)
-        else:
-            return
-    raise AssertionError("gunicorn did not listen within 60 s")
-
-
 def test_gunicorn_with_frontdoors_worker_class_applies_the_caps(tmp_path, backends):
     """The gunicorn target sizes the caps (its log says so) and Frontdoor's worker class
     enforces them: with 5 connections in use, the 6th is answered 503 and closed."""
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FRONTDOOR_")}
-    env.update(
-        FRONTDOOR_AUTH_TOKEN_SECRET="connection-limits-test-token-secret-0123456789",  # noqa: S106
-        FRONTDOOR_AUTH_ADMIN_TOKEN="connection-limits-test-admin",  # noqa: S106
-        FRONTDOOR_BACKENDS_BASE_URL=backends.url,
-        FRONTDOOR_STATSD_ENABLED="false",
-        FRONTDOOR_SERVER_MAX_CONNECTIONS="5",
-    )
+    port = free_port()
+    environ = {
+        "FRONTDOOR_AUTH_TOKEN_SECRET": "connection-limits-test-token-secret-0123456789",
+        "FRONTDOOR_AUTH_ADMIN_TOKEN": "connection-limits-test-admin",
+        "FRONTDOOR_BACKENDS_BASE_URL": backends.url,
+        "FRONTDOOR_STATSD_ENABLED": "false",
+        "FRONTDOOR_SERVER_MAX_CONNECTIONS": "5",
+    }
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "gunicorn",
-             "-k", "orchestrator.frontend.gunicorn_worker.FrontdoorWorker", "-w", "1",
-             "-b", f"127.0.0.1:{port}", "--no-control-socket",
-             "orchestrator.wsgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+        process = start_gunicorn(port, log, environ)
     url = f"http://127.0.0.1:{port}"
     held: list[socket.socket] = []
     try:
-        _wait_listening(port, process)
+        wait_listening(port, process)
         held = [_held(url, "127.0.0.2") for _ in range(5)]
         status, _headers, body = _refused(url, "127.0.0.3")
         assert status == 503
@@ -377,9 +355,3 @@ def test_gunicorn_with_frontdoors_worker_class_applies_the_caps(tmp_path, backen
         if '"descriptor_budget"' in line
     ]
     assert [entry["max_connections"] for entry in budget] == [5]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

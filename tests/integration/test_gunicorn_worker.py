@@ -4,11 +4,9 @@ gunicorn target refuses the public demo secrets and logs configuration warnings.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from gunicorn_run import free_port, start_gunicorn, wait_listening
 
 from backends.simulated import SimulatedBackends
 
@@ -30,44 +29,19 @@ SECRETS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            # Polling another process's port: it offers no event to wait on.
-            time.sleep(0.1)
-        else:
-            return
-    raise AssertionError("gunicorn did not listen within 60 s")
-
-
 def _gunicorn(
     port: int, log: Any, backends_url: str, environ: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FRONTDOOR_")}
-    env.update(
-        FRONTDOOR_BACKENDS_BASE_URL=backends_url,
-        FRONTDOOR_STATSD_ENABLED="false",
-        FRONTDOOR_SERVER_DRAIN_S=str(DRAIN_S),
-        **environ,
+    return start_gunicorn(
+        port,
+        log,
+        {
+            "FRONTDOOR_BACKENDS_BASE_URL": backends_url,
+            "FRONTDOOR_STATSD_ENABLED": "false",
+            "FRONTDOOR_SERVER_DRAIN_S": str(DRAIN_S),
+            **environ,
+        },
     )
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-m", "gunicorn",
-         "-k", "orchestrator.frontend.gunicorn_worker.FrontdoorWorker", "-w", "1",
-         "-b", f"127.0.0.1:{port}", "--no-control-socket",
-         "orchestrator.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -83,12 +57,12 @@ def gunicorn(
     tmp_path: Path, backends: SimulatedBackends
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """One FrontdoorWorker under gunicorn, with secrets, calling in-process simulated services."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "gunicorn.log"
     log = log_path.open("wb")
     process = _gunicorn(port, log, backends.url, SECRETS)
     try:
-        _wait_listening(port, process)
+        wait_listening(port, process)
         yield f"http://127.0.0.1:{port}", process, log_path
     finally:
         if process.poll() is None:
@@ -130,7 +104,7 @@ def test_the_worker_serves_parses_strictly_and_drains(gunicorn):
 def _run_to_exit(tmp_path: Path, backends_url: str, environ: dict[str, str]) -> tuple[int, str]:
     log_path = tmp_path / "refused.log"
     with log_path.open("wb") as log:
-        process = _gunicorn(_free_port(), log, backends_url, environ)
+        process = _gunicorn(free_port(), log, backends_url, environ)
         try:
             code = process.wait(timeout=60)
         finally:
@@ -161,13 +135,13 @@ def test_the_gunicorn_target_refuses_to_start_without_secrets(tmp_path, backends
 
 def test_the_gunicorn_target_logs_configuration_warnings(tmp_path, backends):
     """The demo-secret and unknown-variable warnings are JSON lines under gunicorn too."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "warned.log"
     with log_path.open("wb") as log:
         environ = {"FRONTDOOR_AUTH_DEMO": "true", "FRONTDOOR_SERVER_PROT": "1"}
         process = _gunicorn(port, log, backends.url, environ)
         try:
-            _wait_listening(port, process)
+            wait_listening(port, process)
             reply = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT_S)
             assert reply.status_code == 200  # served: it loaded the app, warnings first
         finally:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gunicorn_run import free_port, start_gunicorn, wait_listening
 from raw_http import HangGuardError
 
 from backends.simulated import SimulatedBackends
@@ -368,42 +365,24 @@ def test_a_kept_alive_connection_is_served_then_closed_once_idle(served):
 # -- the same under gunicorn's worker ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def gunicorn(backends: SimulatedBackends, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """One FrontdoorWorker under gunicorn with a 0.5 s header timeout; its stderr log."""
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FRONTDOOR_")}
-    env.update(
-        FRONTDOOR_BACKENDS_BASE_URL=backends.url,
-        FRONTDOOR_STATSD_ENABLED="false",
-        FRONTDOOR_AUTH_DEMO="true",
-        FRONTDOOR_SERVER_HEADER_TIMEOUT_S="0.5",
-    )
+    port = free_port()
+    environ = {
+        "FRONTDOOR_BACKENDS_BASE_URL": backends.url,
+        "FRONTDOOR_STATSD_ENABLED": "false",
+        "FRONTDOOR_AUTH_DEMO": "true",
+        "FRONTDOOR_SERVER_HEADER_TIMEOUT_S": "0.5",
+    }
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "gunicorn",
-             "-k", "orchestrator.frontend.gunicorn_worker.FrontdoorWorker", "-w", "1",
-             "-b", f"127.0.0.1:{port}", "--no-control-socket",
-             "orchestrator.wsgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+        process = start_gunicorn(port, log, environ)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise HangGuardError(f"gunicorn did not listen: {log_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)  # another process's port: nothing to wait on instead
+            try:
+                wait_listening(port, process)
+            except AssertionError as exc:
+                raise HangGuardError(f"{exc}: {log_path.read_text()}") from None
             yield port, log_path
         finally:
             process.kill()
