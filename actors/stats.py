@@ -9,6 +9,11 @@ and ``window_s`` seconds of history, the usual trade of a bucketed window.
 
 Plain class, no actors, no I/O; the clock is injected. It is called from a backend actor's
 mailbox and from request greenlets, so ``record`` never raises.
+
+``WindowTotals`` is a window's totals as plain data: what one worker process sends another
+(``to_json``/``from_json``), and what windows of several workers add up to (``merge``:
+counts and histograms add, so the instance's percentiles are read from the merged
+histogram, not averaged from each worker's).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from __future__ import annotations
 import bisect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from actors.outcomes import WINDOW_COLUMNS, Outcome
 
-__all__ = ["LATENCY_BOUNDS_MS", "WindowStats"]
+__all__ = ["LATENCY_BOUNDS_MS", "WindowStats", "WindowTotals"]
 
 #: Outcome -> its counter's place in a slice (the columns are ``WINDOW_COLUMNS``).
 _COLUMN_INDEX: Final[dict[str, int]] = {
@@ -90,12 +96,12 @@ class WindowStats:
             current.max_ms = max(current.max_ms, latency_ms)
 
     def snapshot(self) -> dict[str, Any]:
-        """Totals over the window: ``calls``, one count per column, and ``latency_ms``.
+        """Totals over the window: ``calls``, one count per column, and ``latency_ms``
+        (``WindowTotals.snapshot``)."""
+        return self.totals().snapshot()
 
-        ``latency_ms`` holds ``samples``, ``p50``, ``p99`` and ``max`` (None without samples).
-        A percentile is the upper bound of the histogram bucket it falls in, capped at the
-        largest latency seen: never lower than the truth, at most one bucket higher.
-        """
+    def totals(self) -> WindowTotals:
+        """The window's counts, latency histogram and largest latency, as plain data."""
         counts = [0] * len(WINDOW_COLUMNS)
         histogram = [0] * len(LATENCY_BOUNDS_MS)
         max_ms = 0.0
@@ -108,21 +114,7 @@ class WindowStats:
             for index, count in enumerate(part.histogram):
                 histogram[index] += count
             max_ms = max(max_ms, part.max_ms)
-        result: dict[str, Any] = {"window_s": self.window_s}
-        columns = zip(WINDOW_COLUMNS.items(), counts, strict=True)
-        result["calls"] = 0
-        for (outcome, key), count in columns:
-            result[key] = count
-            if outcome is not Outcome.FALLBACK:  # steps that fell back, not calls
-                result["calls"] += count
-        samples = sum(histogram)
-        result["latency_ms"] = {
-            "samples": samples,
-            "p50": _percentile(histogram, samples, 0.50, max_ms),
-            "p99": _percentile(histogram, samples, 0.99, max_ms),
-            "max": round(max_ms, 3) if samples else None,
-        }
-        return result
+        return WindowTotals(self.window_s, tuple(counts), tuple(histogram), max_ms)
 
     def _epoch(self, now: float) -> int:
         return math.floor(now / self._width_s)
@@ -133,6 +125,89 @@ class WindowStats:
         if part.epoch != epoch:
             part.reset(epoch)
         return part
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    """One window's totals: a count per ``WINDOW_COLUMNS`` column, the latency histogram
+    over ``LATENCY_BOUNDS_MS`` and the largest latency seen."""
+
+    window_s: float
+    counts: tuple[int, ...]
+    histogram: tuple[int, ...]
+    max_ms: float
+
+    @classmethod
+    def empty(cls, window_s: float = 10.0) -> WindowTotals:
+        """No calls at all."""
+        return cls(window_s, (0,) * len(WINDOW_COLUMNS), (0,) * len(LATENCY_BOUNDS_MS), 0.0)
+
+    @classmethod
+    def merge(cls, parts: Iterable[WindowTotals]) -> WindowTotals:
+        """The sum of several windows (one per worker): counts and histograms add, the
+        largest latency is the largest of all. No parts: an empty 10 s window."""
+        items = list(parts)
+        if not items:
+            return cls.empty()
+        counts = [sum(column) for column in zip(*(p.counts for p in items), strict=True)]
+        histogram = [sum(bucket) for bucket in zip(*(p.histogram for p in items), strict=True)]
+        return cls(
+            max(p.window_s for p in items),
+            tuple(counts),
+            tuple(histogram),
+            max(p.max_ms for p in items),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals over the window: ``calls``, one count per column, and ``latency_ms``.
+
+        ``latency_ms`` holds ``samples``, ``p50``, ``p99`` and ``max`` (None without samples).
+        A percentile is the upper bound of the histogram bucket it falls in, capped at the
+        largest latency seen: never lower than the truth, at most one bucket higher.
+        """
+        result: dict[str, Any] = {"window_s": self.window_s}
+        columns = zip(WINDOW_COLUMNS.items(), self.counts, strict=True)
+        result["calls"] = 0
+        for (outcome, key), count in columns:
+            result[key] = count
+            if outcome is not Outcome.FALLBACK:  # steps that fell back, not calls
+                result["calls"] += count
+        histogram = list(self.histogram)
+        samples = sum(histogram)
+        result["latency_ms"] = {
+            "samples": samples,
+            "p50": _percentile(histogram, samples, 0.50, self.max_ms),
+            "p99": _percentile(histogram, samples, 0.99, self.max_ms),
+            "max": round(self.max_ms, 3) if samples else None,
+        }
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON: ``window_s``, ``counts`` (keyed by column), ``histogram``, ``max_ms``."""
+        return {
+            "window_s": self.window_s,
+            "counts": dict(zip(WINDOW_COLUMNS.values(), self.counts, strict=True)),
+            "histogram": list(self.histogram),
+            "max_ms": self.max_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WindowTotals:
+        """Read ``to_json``'s output; ``ValueError`` for anything else (a peer is not
+        trusted to be of the same version: an unknown column or bound count is refused)."""
+        try:
+            counts_by_key = data["counts"]
+            histogram = tuple(int(count) for count in data["histogram"])
+            window_s = float(data["window_s"])
+            max_ms = float(data["max_ms"])
+            counts = tuple(int(counts_by_key[key]) for key in WINDOW_COLUMNS.values())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a window: {exc}") from None
+        if len(histogram) != len(LATENCY_BOUNDS_MS) or set(counts_by_key) != set(
+            WINDOW_COLUMNS.values()
+        ):
+            raise ValueError("not a window of this version (columns or latency bounds differ)")
+        return cls(window_s, counts, histogram, max_ms)
 
 
 def _percentile(histogram: list[int], samples: int, quantile: float, max_ms: float) -> float | None:

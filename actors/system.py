@@ -27,6 +27,7 @@ from actors.last_good import LastGoodCache
 from actors.messages import Call, Outcome, Reply
 from actors.outcomes import BreakerForce
 from actors.plan import Plan, RunResult, StepRecord
+from actors.stats import WindowTotals
 from actors.supervisor import execute_plan
 from backends.specs import BackendSpec
 
@@ -107,6 +108,10 @@ class BackendView:
     def window(self) -> Mapping[str, Any]:
         """The last 10 s of calls (``actors.stats.WindowStats.snapshot``)."""
         return self._state.stats.snapshot()
+
+    def window_totals(self) -> WindowTotals:
+        """The same window as plain totals, to add up with other workers' windows."""
+        return self._state.stats.totals()
 
     def force_breaker(self, force: str) -> None:
         """Apply ``open``, ``closed`` or ``clear`` (back to automatic); ``KeyError`` else."""

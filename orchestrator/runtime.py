@@ -24,7 +24,9 @@ from orchestrator.frontend.enrichment import Enricher
 from orchestrator.frontend.passthrough import layer_backend
 from orchestrator.ops.access_log import AccessLog, EventLog, SheddingMonitor
 from orchestrator.ops.admin import AdminHandler, EndpointWindows, gauge_snapshot
+from orchestrator.ops.instance import Instance, LocalWorker
 from orchestrator.ops.metrics import GaugeReporter, Metrics
+from orchestrator.ops.peers import PeerChannel, WorkerDirectory
 from orchestrator.packages import Served, check_backends
 from orchestrator.plans import Endpoint, EndpointRegistry
 
@@ -80,6 +82,9 @@ class Frontdoor:
     signer: TokenSigner
     metrics: Metrics
     reporter: GaugeReporter
+    #: The workers operators see through ``/_admin/*`` (this process, until ``join_workers``).
+    instance: Instance
+    _peers: PeerChannel | None = None
 
     @classmethod
     def build(
@@ -127,7 +132,8 @@ class Frontdoor:
         )
         metrics = Metrics.from_settings(settings.statsd, registry.endpoints, sorted(needed))
         windows = EndpointWindows(registry.endpoints)
-        admin = AdminHandler(system, windows, admin_token=settings.auth.admin_token, signer=signer)
+        instance = Instance(LocalWorker(system, windows))
+        admin = AdminHandler(instance, admin_token=settings.auth.admin_token, signer=signer)
         app = FrontdoorApp(
             registry,
             system,
@@ -150,7 +156,7 @@ class Frontdoor:
             settings.statsd.gauge_interval_s,
             observers=[lambda snap: shedding.observe(snap.shed_total, snap.frontend_inflight)],
         )
-        return cls(settings, system, app, signer, metrics, reporter)
+        return cls(settings, system, app, signer, metrics, reporter, instance)
 
     def single_listener_app(self) -> Callable[[Any, Any], Iterable[bytes]]:
         """The WSGI callable for a server with one listener and no admin port (gunicorn).
@@ -172,8 +178,20 @@ class Frontdoor:
         self.system.start()
         self.reporter.start()
 
+    def join_workers(self, directory: WorkerDirectory) -> None:
+        """Be one worker of a pre-fork instance (gunicorn): answer the other workers in
+        ``directory`` and speak for all of them on ``/_admin/*`` and the dashboard
+        (``orchestrator/ops/peers.py``). Call after ``start``, in the worker process."""
+        peers = PeerChannel(directory, self.instance.local)
+        peers.start()
+        self.instance.attach(peers)
+        self._peers = peers
+
     def stop(self) -> None:
         """Stop reporting, stop the backend actors (after the server has drained)."""
+        if self._peers is not None:
+            self._peers.close()
+            self._peers = None
         self.reporter.stop()
         self.system.stop()
         self.metrics.close()

@@ -166,12 +166,14 @@ class FrontdoorApp:
         self._documents = Documents(registry, limits, respond)
         self._health = Health(backends, respond)
         #: The live dashboard (``/_admin/dashboard`` and its stream), with the admin routes.
+        if admin is not None:
+            admin.instance.local.bind_frontend(self._frontend_gauges)
         self.dashboard = (
             None
             if admin is None
             else DashboardRoute(
                 admin,
-                DashboardSnapshot(admin.backends, windows, self._frontend_gauges),
+                DashboardSnapshot(admin.instance),
                 respond,
                 observer,
                 clock,

@@ -16,6 +16,7 @@ from typing import Any
 import gevent.event
 
 from orchestrator.frontend.httpserver import ProtocolLimits
+from orchestrator.ops.peers import WorkerDirectory
 from orchestrator.runtime import Frontdoor
 
 __all__ = ["DrainableApp", "InFlight"]
@@ -99,6 +100,11 @@ class DrainableApp:
         """What the server enforces on request heads, and its refusal hook
         (``FrontdoorApp.protocol_limits``): read by the gunicorn worker's handler."""
         return self._frontdoor.app.protocol_limits
+
+    def join_workers(self, directory: WorkerDirectory) -> None:
+        """Speak for every worker of the instance on the admin routes
+        (``Frontdoor.join_workers``)."""
+        self._frontdoor.join_workers(directory)
 
     def at_request(self, count: int, then: Callable[[], None]) -> None:
         """Call ``then`` (once) when the ``count``-th request arrives."""

@@ -21,6 +21,11 @@ meanwhile is served, with ``Connection: close``); then the actors stop and the w
 exits. ``max_requests`` restarts (counted here: gunicorn counts them only for its own
 parser) drain the same way, leaving readiness alone.
 
+One instance, one view. Each worker joins the instance's worker directory
+(``orchestrator/ops/peers.py``, keyed by the master's pid) when it loads the app, so
+``/_admin/*`` and the live dashboard answer for every worker, whichever worker gets the
+request, and a breaker force reaches every worker, including those started later.
+
 Import it only under gunicorn (the ``gunicorn`` extra): it imports gunicorn.
 """
 
@@ -41,6 +46,7 @@ from gunicorn.workers.ggevent import VERSION, GeventPyWSGIWorker, PyWSGIHandler,
 from orchestrator.frontend.connections import installed
 from orchestrator.frontend.draining import DrainableApp
 from orchestrator.frontend.httpserver import LeanWSGIHandler, NoDelayWSGIServer
+from orchestrator.ops.peers import WorkerDirectory
 
 __all__ = ["IDLE_LINGER_S", "FrontdoorHandler", "FrontdoorServer", "FrontdoorWorker"]
 
@@ -89,6 +95,7 @@ class FrontdoorWorker(GeventPyWSGIWorker):  # type: ignore[misc] # gunicorn ship
     alive: bool
     nr: int
     max_requests: int
+    ppid: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -102,6 +109,13 @@ class FrontdoorWorker(GeventPyWSGIWorker):  # type: ignore[misc] # gunicorn ship
             return
         self._drainable = self.wsgi
         self._stopping = gevent.event.Event()
+        directory = WorkerDirectory.for_master(self.ppid)
+        try:
+            self._drainable.join_workers(directory)
+        except OSError as exc:
+            log.error(  # noqa: TRY400 - one line: the cause is in it
+                "admin routes speak for this worker only: cannot share %s: %s", directory.path, exc
+            )
         restart = ""
         if self.max_requests < sys.maxsize:
             self._drainable.at_request(self.max_requests, self._restart)

@@ -69,7 +69,11 @@ function backendCard(b) {
   const title = el("div", { class: "title" });
   title.appendChild(health(b.calls_per_s, sev));
   title.appendChild(el("span", { class: "name" }, b.name));
-  const state = b.breaker.state + (b.breaker.override ? " (forced)" : "");
+  // The instance's state is its worst worker's; say so when the workers disagree.
+  const total = b.workers.length;
+  const agreeing = b.breaker.workers[b.breaker.state] || 0;
+  const state = b.breaker.state + (b.breaker.override ? " (forced)" : "") +
+    (agreeing < total ? ` ${agreeing}/${total}` : "");
   title.appendChild(el("span", { class: "breaker " + b.breaker.state }, state));
   card.appendChild(title);
   card.appendChild(el("div", { class: "err" }, `${b.error_pct}% errors`));
@@ -88,6 +92,7 @@ function backendCard(b) {
   }
   card.appendChild(dl);
   card.appendChild(sparkline(remember("backend:" + b.name, b.latency_ms), 240, 30));
+  if (b.workers.length > 1) card.appendChild(workerTable(b.workers));
   const actions = el("div", { class: "actions" });
   for (const force of ["open", "closed", "clear"]) {
     const button = el("button", { type: "button" }, "force " + force);
@@ -99,9 +104,28 @@ function backendCard(b) {
   return card;
 }
 
+function workerTable(workers) {
+  // Each worker process's own part (gunicorn): the instance's numbers are their sum.
+  const table = el("table", { class: "workers" });
+  const head = el("tr");
+  for (const label of ["worker", "breaker", "calls/s", "err %", "in use"]) {
+    head.appendChild(el("th", {}, label));
+  }
+  table.appendChild(head);
+  for (const w of workers) {
+    const row = el("tr", { "data-pid": w.pid });
+    row.appendChild(el("td", {}, w.pid));
+    row.appendChild(el("td", { class: "breaker " + w.state }, w.state));
+    for (const value of [w.calls_per_s, w.error_pct, w.in_use]) row.appendChild(el("td", {}, value));
+    table.appendChild(row);
+  }
+  return table;
+}
+
 function endpointRow(e) {
   const sev = e.error_pct >= 50 ? "bad" : e.error_pct >= 5 || e.degraded_pct >= 5 ? "warn" : "ok";
-  const row = el("tr", { class: sev });
+  const perWorker = e.workers.map((w) => `${w.pid}: ${w.calls_per_s}/s, ${w.error_pct}% errors`);
+  const row = el("tr", { class: sev, title: perWorker.join("\n") });
   const cells = [e.name, e.team, e.calls_per_s, e.status["2xx"], e.status["4xx"],
     e.status["5xx"], e.status["504"], e.error_pct, e.degraded_pct, e.inflight,
     fmt(e.latency_ms.p50), fmt(e.latency_ms.p99)];
@@ -117,6 +141,12 @@ function render(doc) {
   cards.replaceChildren(...doc.backends.map(backendCard));
   const body = document.querySelector("#endpoints tbody");
   body.replaceChildren(...doc.endpoints.map(endpointRow));
+  const pids = doc.instance.workers.map((w) => w.pid);
+  const missing = doc.instance.missing.length ? `; not answering: ${doc.instance.missing.join(", ")}` : "";
+  const workers = document.getElementById("workers");
+  workers.textContent = (pids.length === 1 ? `1 worker (pid ${pids[0]})`
+    : `${pids.length} workers (pids ${pids.join(", ")})`) + missing;
+  workers.className = "workers" + (missing ? " bad" : "");
   document.getElementById("frontend").textContent =
     `frontend: ${doc.frontend.inflight} in flight, ${doc.frontend.shed_total} shed`;
   const lag = Math.max(0, Date.now() - doc.server_time_ms);
@@ -131,7 +161,12 @@ async function forceBreaker(name, force) {
     headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" },
     body: JSON.stringify({ force, reason: reason.slice(0, 200) }),
   });
-  if (!reply.ok) status(`force ${force} on ${name}: HTTP ${reply.status}`, false);
+  if (!reply.ok) { status(`force ${force} on ${name}: HTTP ${reply.status}`, false); return; }
+  const result = await reply.json();
+  const applied = result.applied_to.filter((w) => w.applied).length;
+  status(`${name}: ${force} on ${applied}/${result.applied_to.length} workers` +
+    (result.missing.length ? `, not answering: ${result.missing.join(", ")}` : ""),
+  result.missing.length === 0);
 }
 
 // One SSE message's "data:" lines, joined; other fields and comments are skipped.

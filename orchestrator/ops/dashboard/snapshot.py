@@ -1,5 +1,9 @@
 """The dashboard's document: one JSON object a second, everything the page draws.
 
+It speaks for the whole instance (``orchestrator/ops/instance.py``): under gunicorn every
+worker's numbers added up, and each worker's own beside them (``workers``), so a breaker
+open in one worker of two shows as open, with ``1/2`` workers open.
+
 Backends come worst first, as on the Hystrix dashboard: a breaker that is open (then
 half-open) before any closed one, then by error % (failures, timeouts, rejections and
 short-circuits over calls, Hystrix's definition: a device's 4xx is nobody's failure), then
@@ -12,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from actors.outcomes import BreakerState
-from orchestrator.ops.admin import BackendView, BackendViews, EndpointWindows
+from actors.stats import WindowTotals
+from orchestrator.ops.instance import FrontendGauges, Instance, MergedBackend, MergedEndpoint
 
 __all__ = ["BACKEND_ERRORS", "DashboardSnapshot", "FrontendGauges"]
 
@@ -26,36 +30,21 @@ _BREAKER_RANK: Final = {BreakerState.OPEN: 0, BreakerState.HALF_OPEN: 1}
 _CLOSED_RANK: Final = 2
 
 
-@dataclass(frozen=True, slots=True)
-class FrontendGauges:
-    """The frontend's own numbers: device requests admitted now, and shed since start."""
-
-    inflight: int
-    shed_total: int
-
-
 class DashboardSnapshot:
-    """Builds the dashboard document from the admin views and the frontend's gauges."""
+    """Builds the dashboard document from the instance's workers."""
 
-    def __init__(
-        self,
-        backends: BackendViews,
-        endpoints: EndpointWindows,
-        frontend: Callable[[], FrontendGauges],
-        *,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._backends = backends
-        self._endpoints = endpoints
-        self._frontend = frontend
+    def __init__(self, instance: Instance, *, wall_clock: Callable[[], float] = time.time) -> None:
+        self._instance = instance
         self._wall_clock = wall_clock
 
     def snapshot(self) -> dict[str, Any]:
         """The document: ``generated_at`` (ISO, UTC), ``server_time_ms`` (epoch ms),
-        ``frontend``, ``backends`` (worst first) and ``endpoints`` (worst first)."""
+        ``instance`` (the workers it covers), ``frontend``, ``backends`` (worst first) and
+        ``endpoints`` (worst first)."""
         now = self._wall_clock()
-        gauges = self._frontend()
-        backends = [_backend(view) for view in self._backends.backend_views()]
+        report = self._instance.report()
+        gauges = report.frontend()
+        backends = [_backend(merged) for merged in report.backends()]
         backends.sort(
             key=lambda b: (
                 _BREAKER_RANK.get(b["breaker"]["state"], _CLOSED_RANK),
@@ -63,66 +52,99 @@ class DashboardSnapshot:
                 b["name"],
             )
         )
-        endpoints = [_endpoint(view) for view in self._endpoints.views()]
+        endpoints = [_endpoint(merged) for merged in report.endpoints()]
         endpoints.sort(key=lambda e: (-e["error_pct"], e["name"]))
         return {
             "generated_at": _iso(now),
             "server_time_ms": round(now * 1000),
+            "instance": report.workers_json(),
             "frontend": {"inflight": gauges.inflight, "shed_total": gauges.shed_total},
             "backends": backends,
             "endpoints": endpoints,
         }
 
 
-def _backend(view: BackendView) -> dict[str, Any]:
-    window = view.window()
-    calls = int(window.get("calls", 0))
-    errors = sum(int(window.get(column, 0)) for column in BACKEND_ERRORS)
+def _backend(merged: MergedBackend) -> dict[str, Any]:
+    window = merged.window.snapshot()
+    calls = int(window["calls"])
     return {
-        "name": view.name,
-        "breaker": {"state": str(view.breaker_state), "override": view.breaker_override},
+        "name": merged.name,
+        "breaker": {
+            "state": merged.breaker.state,
+            "override": merged.breaker.override,
+            "workers": dict(merged.states),
+        },
         "calls": calls,
         "calls_per_s": _rate(calls, window),
-        "error_pct": _pct(errors, calls),
+        "error_pct": _backend_error_pct(window),
         "failures": int(window.get("failures", 0)),
         "timeouts": int(window.get("timeouts", 0)),
         "rejections": int(window.get("rejections", 0)),
         "short_circuits": int(window.get("short_circuits", 0)),
         "fallbacks": int(window.get("fallbacks", 0)),
         "bulkhead": {
-            "in_use": view.inflight,
-            "capacity": view.max_concurrent,
-            "queued": view.queued,
-            "queue_capacity": view.max_queue,
+            "in_use": merged.inflight,
+            "capacity": merged.max_concurrent,
+            "queued": merged.queued,
+            "queue_capacity": merged.max_queue,
         },
         "latency_ms": _latency(window),
+        "workers": [
+            {
+                "pid": pid,
+                "state": part.breaker.state,
+                "override": part.breaker.override,
+                **_rates(part.window, _backend_error_pct),
+                "in_use": part.inflight,
+            }
+            for pid, part in merged.workers
+        ],
     }
 
 
-def _endpoint(view: Mapping[str, Any]) -> dict[str, Any]:
-    window: Mapping[str, Any] = view["window"]
-    calls = int(window.get("calls", 0))
+def _endpoint(merged: MergedEndpoint) -> dict[str, Any]:
+    window = merged.window.snapshot()
+    calls = int(window["calls"])
     successes = int(window.get("successes", 0))
-    server_errors = int(window.get("failures", 0))
-    timeouts = int(window.get("timeouts", 0))
     return {
-        "name": view["name"],
-        "team": view["team"],
-        "method": view["method"],
-        "path": view["path"],
-        "inflight": view["inflight"],
+        "name": merged.name,
+        "team": merged.team,
+        "method": merged.method,
+        "path": merged.path,
+        "inflight": merged.inflight,
         "calls": calls,
         "calls_per_s": _rate(calls, window),
         "status": {
             "2xx": successes,
             "4xx": int(window.get("client_errors", 0)),
-            "5xx": server_errors,
-            "504": timeouts,
+            "5xx": int(window.get("failures", 0)),
+            "504": int(window.get("timeouts", 0)),
         },
-        "error_pct": _pct(server_errors + timeouts, calls),
+        "error_pct": _endpoint_error_pct(window),
         "degraded_pct": _pct(int(window.get("fallbacks", 0)), successes),
         "latency_ms": _latency(window),
+        "workers": [
+            {"pid": pid, **_rates(part.window, _endpoint_error_pct), "inflight": part.inflight}
+            for pid, part in merged.workers
+        ],
     }
+
+
+def _backend_error_pct(window: Mapping[str, Any]) -> float:
+    errors = sum(int(window.get(column, 0)) for column in BACKEND_ERRORS)
+    return _pct(errors, int(window["calls"]))
+
+
+def _endpoint_error_pct(window: Mapping[str, Any]) -> float:
+    errors = int(window.get("failures", 0)) + int(window.get("timeouts", 0))
+    return _pct(errors, int(window["calls"]))
+
+
+def _rates(
+    totals: WindowTotals, error_pct: Callable[[Mapping[str, Any]], float]
+) -> dict[str, float]:
+    window = totals.snapshot()
+    return {"calls_per_s": _rate(int(window["calls"]), window), "error_pct": error_pct(window)}
 
 
 def _rate(count: int, window: Mapping[str, Any]) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.outcomes import BreakerState
-from actors.stats import WindowStats
+from actors.stats import WindowStats, WindowTotals
 from orchestrator.frontend import problems
 from orchestrator.frontend.auth import TokenSigner
 from orchestrator.ops.admin import (
@@ -23,6 +23,7 @@ from orchestrator.ops.admin import (
     gauge_snapshot,
     parse_breaker_action,
 )
+from orchestrator.ops.instance import Instance, LocalWorker
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"  # noqa: S105 - a test value, not a credential
 SIGNER = TokenSigner(b"k" * 32, 3600, clock=lambda: 1_000_000.0)
@@ -57,9 +58,9 @@ class FakeBackend:
     forced: list[str] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
 
-    def window(self) -> Mapping[str, Any]:
-        """The window snapshot."""
-        return self.stats.snapshot()
+    def window_totals(self) -> WindowTotals:
+        """The window's totals."""
+        return self.stats.totals()
 
     def force_breaker(self, force: str) -> None:
         """Apply an override the way the real breaker does."""
@@ -131,13 +132,21 @@ def audit(caplog: pytest.LogCaptureFixture) -> logging.Logger:
 def handler(system, windows, clock, audit) -> AdminHandler:
     """An admin handler over the fakes, with fixed clocks."""
     return AdminHandler(
-        system,
-        windows,
+        one_process(system, windows, clock),
         admin_token=ADMIN_TOKEN,
         signer=SIGNER,
         audit=audit,
-        clock=clock,
-        wall_clock=lambda: WALL,
+        clock=lambda: WALL,
+    )
+
+
+PID = 4242
+
+
+def one_process(system: FakeSystem, windows: EndpointWindows, clock: Clock) -> Instance:
+    """The instance of one process (pid 4242) over the fakes, its wall clock fixed."""
+    return Instance(
+        LocalWorker(system, windows, clock=clock, wall_clock=lambda: WALL, pid=lambda: PID)
     )
 
 
@@ -196,7 +205,7 @@ def test_admin_token_and_admin_scoped_jwt_are_accepted(handler):
 
 def test_blank_admin_token_setting_admits_nobody(system, windows, audit):
     """An empty configured token disables the static-token path."""
-    handler = AdminHandler(system, windows, admin_token="", audit=audit)
+    handler = AdminHandler(one_process(system, windows, Clock()), admin_token="", audit=audit)
     for presented in (" ", "x"):
         assert problem_of(handler, request(token=presented)).status == 401
 
@@ -224,12 +233,20 @@ def test_backends_view_shows_breaker_bulkhead_and_window(handler, system, clock)
     assert body["generated_at"] == "2023-11-14T22:13:20.000Z"
     assert [b["name"] for b in body["backends"]] == ["catalog", "ratings"]
     view = body["backends"][0]
-    assert view["breaker"] == {
+    breaker = {
         "state": "open",
         "override": None,
         "changed_at": "2023-11-14T22:13:17.500Z",
         "seconds_since_change": 2.5,
     }
+    assert view["breaker"] == {**breaker, "workers": {"open": 1}}
+    assert body["instance"] == {
+        "served_by": PID,
+        "workers": [{"pid": PID, "started_at": WALL}],
+        "missing": [],
+    }
+    (mine,) = view["workers"]
+    assert (mine["pid"], mine["breaker"], mine["window"]) == (PID, breaker, view["window"])
     assert (view["inflight"], view["queued"], view["max_concurrent"], view["max_queue"]) == (
         3,
         1,
@@ -335,7 +352,13 @@ def test_force_open_applies_and_is_audited(handler, system, clock, caplog):
         "request_id": "req-7",
         "before": {"state": "closed", "override": None},
         "after": {"state": "open", "override": "open"},
+        "workers": [PID],
+        "missing": [],
     }
+    assert reply.body["applied_to"] == [
+        {"pid": PID, "applied": True, "breaker": reply.body["breaker"]}
+    ]
+    assert reply.body["scope"] == "this process (the whole instance)"
 
 
 def test_clear_returns_to_automatic_and_names_the_jwt_admin(handler, system, caplog):

@@ -22,6 +22,7 @@ from orchestrator.frontend.auth import TokenSigner
 from orchestrator.frontend.body import BodyReader
 from orchestrator.ops.access_log import FIELDS_ATTR, JsonFormatter
 from orchestrator.ops.admin import AdminHandler, BackendView, EndpointWindows
+from orchestrator.ops.instance import Instance, LocalWorker
 from orchestrator.plans import EndpointRegistry
 from orchestrator.testkit import PackageHarness
 
@@ -42,25 +43,33 @@ class NoBackends:
 
 
 class BrokenViews:
-    """Backend views whose reading fails: a bug behind an admin route."""
+    """Backend views whose reading fails once ``broken``: a bug behind an admin route."""
+
+    broken = False
 
     def backend_views(self) -> list[BackendView]:
-        """Fail like a bug would."""
-        raise RuntimeError("views are broken")
+        """No backends; or fail like a bug would."""
+        if self.broken:
+            raise RuntimeError("views are broken")
+        return []
 
 
 @pytest.fixture
 def app() -> FrontdoorApp:
-    """An app with no endpoints and an admin handler over broken views."""
+    """An app with no endpoints and an admin handler over views that break when told
+    (``app.views.broken``)."""
     signer = TokenSigner(b"k" * 32, 3600)
-    admin = AdminHandler(BrokenViews(), EndpointWindows(()), admin_token=ADMIN_TOKEN)
-    return FrontdoorApp(
+    views = BrokenViews()
+    admin = AdminHandler(Instance(LocalWorker(views, EndpointWindows(()))), admin_token=ADMIN_TOKEN)
+    app = FrontdoorApp(
         EndpointRegistry(()),
         NoBackends(),
         signer,
         AppOptions(admin_token=ADMIN_TOKEN),
         admin=admin,
     )
+    app.views = views  # type: ignore[attr-defined] # the test's handle on the bug
+    return app
 
 
 def call(wsgi: Any, path: str, **headers: str) -> tuple[int, dict[str, Any]]:
@@ -94,6 +103,7 @@ def test_admin_paths_per_callable(app):
 def test_an_unexpected_error_is_logged_once_with_its_request_id(app, caplog):
     """500 for the client; one ERROR line with the traceback and request_id; no token."""
     caplog.set_level(logging.INFO)
+    app.views.broken = True
     status, body = call(
         app, "/_admin/backends", authorization=f"Bearer {ADMIN_TOKEN}", x_request_id="boom-1"
     )

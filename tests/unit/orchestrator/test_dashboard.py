@@ -4,18 +4,19 @@ its Server-Sent Events framing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from actors.outcomes import Outcome
-from actors.stats import WindowStats
+from actors.stats import WindowStats, WindowTotals
 from orchestrator.ops.admin import BackendView, EndpointWindows
 from orchestrator.ops.dashboard import DashboardSnapshot, FrontendGauges, comment, event
+from orchestrator.ops.instance import Instance, LocalWorker
 
 WALL = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
+PID = 4242
 
 
 class Clock:
@@ -42,9 +43,9 @@ class Backend:
     max_concurrent: int = 10
     max_queue: int = 5
 
-    def window(self) -> Mapping[str, Any]:
-        """The window snapshot."""
-        return self.stats.snapshot()
+    def window_totals(self) -> WindowTotals:
+        """The window's totals."""
+        return self.stats.totals()
 
     def force_breaker(self, force: str) -> None:
         """Not used here."""
@@ -79,10 +80,9 @@ def _record(stats: WindowStats, outcome: Outcome, times: int, latency_ms: float 
 
 
 def _snapshot(backends: list[Backend], windows: EndpointWindows) -> dict[str, Any]:
-    gauges = FrontendGauges(inflight=3, shed_total=7)
-    return DashboardSnapshot(
-        System(backends), windows, lambda: gauges, wall_clock=lambda: WALL
-    ).snapshot()
+    local = LocalWorker(System(backends), windows, wall_clock=lambda: WALL, pid=lambda: PID)
+    local.bind_frontend(lambda: FrontendGauges(inflight=3, shed_total=7))
+    return DashboardSnapshot(Instance(local), wall_clock=lambda: WALL).snapshot()
 
 
 @pytest.fixture
@@ -124,7 +124,11 @@ def test_backends_come_open_breakers_first_then_by_error_percentage(clock, windo
     by_name = {b["name"]: b for b in doc["backends"]}
     assert by_name["c_failing"]["error_pct"] == 90.0
     assert by_name["b_flaky"]["error_pct"] == 20.0
-    assert by_name["d_forced"]["breaker"] == {"state": "open", "override": "open"}
+    assert by_name["d_forced"]["breaker"] == {
+        "state": "open",
+        "override": "open",
+        "workers": {"open": 1},
+    }
     assert by_name["d_forced"]["error_pct"] == 0.0  # no calls: no division by zero
 
 
@@ -149,6 +153,16 @@ def test_a_backend_row_carries_rates_counts_bulkhead_and_latency(clock, windows)
     assert row["latency_ms"]["p50"] is not None
     assert row["latency_ms"]["p99"] >= row["latency_ms"]["p50"]
     assert set(row["latency_ms"]) == {"p50", "p99"}
+    assert row["workers"] == [
+        {
+            "pid": PID,
+            "state": "closed",
+            "override": None,
+            "calls_per_s": 2.0,
+            "error_pct": 40.0,
+            "in_use": 4,
+        }
+    ]
 
 
 def test_endpoints_show_status_mix_degraded_share_and_come_worst_first(clock, windows):
@@ -181,6 +195,11 @@ def test_the_document_has_frontend_gauges_and_a_server_timestamp(windows):
     assert doc["frontend"] == {"inflight": 3, "shed_total": 7}
     assert doc["generated_at"] == "2023-11-14T22:13:20.250Z"
     assert doc["server_time_ms"] == 1_700_000_000_250
+    assert doc["instance"] == {
+        "served_by": PID,
+        "workers": [{"pid": PID, "started_at": WALL}],
+        "missing": [],
+    }
     json.dumps(doc)  # plain JSON all the way down
 
 

@@ -14,6 +14,7 @@ from orchestrator.config import DEMO_ADMIN_TOKEN, load_settings
 from orchestrator.frontend.app import AppOptions, FrontdoorApp
 from orchestrator.frontend.draining import DrainableApp
 from orchestrator.ops.admin import AdminHandler, EndpointWindows
+from orchestrator.ops.instance import Instance, LocalWorker
 from orchestrator.runtime import Frontdoor
 
 
@@ -57,7 +58,9 @@ def frontdoor() -> Iterator[Frontdoor]:
 
 def test_a_stream_ends_after_its_lifetime(frontdoor):
     windows = EndpointWindows(frontdoor.app.registry.endpoints)
-    admin = AdminHandler(frontdoor.system, windows, admin_token=DEMO_ADMIN_TOKEN)
+    admin = AdminHandler(
+        Instance(LocalWorker(frontdoor.system, windows)), admin_token=DEMO_ADMIN_TOKEN
+    )
     app = FrontdoorApp(
         frontdoor.app.registry,
         frontdoor.system,
