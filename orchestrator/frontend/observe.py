@@ -87,7 +87,12 @@ class Observer:
         try:
             if endpoint is not None:
                 request.metrics.endpoint(endpoint.metric_name)
-                self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
+                self.windows.record(
+                    endpoint.metric_name,
+                    status,
+                    latency_ms if request.planned else None,
+                    degraded=degraded,
+                )
             request.metrics.finish(status, latency_ms, degraded=degraded, planned=request.planned)
             entry = access_entry(
                 request.environ,
@@ -145,7 +150,12 @@ class Observer:
         batch.metrics.endpoint_result(
             endpoint.metric_name, status, latency_ms, degraded=degraded, planned=request.planned
         )
-        self.windows.record(endpoint.metric_name, status, latency_ms, degraded=degraded)
+        self.windows.record(
+            endpoint.metric_name,
+            status,
+            latency_ms if request.planned else None,
+            degraded=degraded,
+        )
 
 
 def trace(started: float, records: tuple[StepRecord, ...]) -> list[dict[str, Any]]:

@@ -86,6 +86,10 @@ def test_a_request_refused_before_its_plan_is_counted_as_rejected_not_timed(capl
     observer.finished(played, 200)
     assert list(sink.timers()) == ["frontdoor.endpoint.things.thing.latency"]
     assert [line["device_type"] for line in _access_lines(caplog)] == [None, "tv-samsung-2024"]
+    # The admin window (and so the dashboard) agrees: both count, one is timed.
+    (view,) = observer.windows.views()
+    assert (view["window"]["calls"], view["window"]["client_errors"]) == (2, 1)
+    assert view["window"]["latency_ms"]["samples"] == 1
 
 
 def test_a_batch_call_joins_its_batchs_pipeline():
