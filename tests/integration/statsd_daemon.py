@@ -8,6 +8,12 @@ datagram has been counted. Reading is through the management interface (``counte
 object literals, not JSON (single-quoted keys, ``1e+21``, ``NaN``, and arrays over 100
 items cut to ``... N more items``). ``parse_js_literal`` reads them.
 
+``launch(..., graphite=GraphiteBackend(host, port))`` starts it instead with statsd's
+graphite backend writing to a carbon line receiver (``carbon_daemon.CarbonCache``) every
+second, with the settings docs/alerts.md and docs/grafana/frontdoor.json assume (legacy
+namespace, ``percentThreshold: [90, 99]``, ``deleteGauges``). Each flush then resets
+counters and timers (their names stay listed) and drops gauges not set since the last one.
+
 ``sync`` is the barrier a test uses instead of sleeping: it sends a marker counter and
 polls (bounded) until the daemon has counted it. Datagrams to one UDP socket on loopback
 are queued in the order they were sent and the daemon handles them in that order, so
@@ -37,6 +43,8 @@ STATS_JS = ROOT / ".tools" / "statsd" / "node_modules" / "statsd" / "stats.js"
 INSTALLER = ROOT / "bin" / "_statsd"
 #: A day: the daemon never flushes (and so never resets counters) during a test run.
 FLUSH_INTERVAL_MS = 86_400_000
+#: The graphite backend's flush: one whisper point a second.
+GRAPHITE_FLUSH_INTERVAL_MS = 1000
 
 
 class DaemonUnavailableError(RuntimeError):
@@ -197,6 +205,28 @@ class TimerSamples:
         return len(self.values) + self.omitted
 
 
+@dataclass(frozen=True)
+class GraphiteBackend:
+    """statsd's graphite backend, sending to a carbon line receiver at ``host:port``."""
+
+    host: str
+    port: int
+    flush_interval_ms: int = GRAPHITE_FLUSH_INTERVAL_MS
+
+    def config(self) -> dict[str, Any]:
+        """The statsd config keys, as docs/alerts.md gives them but for the flush interval:
+        ``stats_counts.N``, ``stats.timers.N.<stat>`` (``upper_99`` too), ``stats.gauges.N``."""
+        return {
+            "flushInterval": self.flush_interval_ms,
+            "percentThreshold": [90, 99],
+            "deleteGauges": True,
+            "backends": ["./backends/graphite"],
+            "graphiteHost": self.host,
+            "graphitePort": self.port,
+            "graphite": {"legacyNamespace": True},
+        }
+
+
 def _free_port(kind: socket.SocketKind) -> int:
     probe = socket.socket(socket.AF_INET, kind)
     try:
@@ -233,8 +263,18 @@ class StatsdDaemon:
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     @classmethod
-    def launch(cls, workdir: Path, *, timeout_s: float = 15.0, tries: int = 3) -> StatsdDaemon:
-        """Install if needed, start on free ports, wait until it counts a datagram."""
+    def launch(
+        cls,
+        workdir: Path,
+        *,
+        timeout_s: float = 15.0,
+        tries: int = 3,
+        graphite: GraphiteBackend | None = None,
+    ) -> StatsdDaemon:
+        """Install if needed, start on free ports, wait until it counts a datagram.
+
+        Without ``graphite``: no backend, and no flush during a test. With it: statsd's
+        graphite backend, flushing every ``graphite.flush_interval_ms``."""
         stats_js = ensure_installed()
         node = shutil.which("node")
         if node is None:
@@ -244,18 +284,17 @@ class StatsdDaemon:
             # A free port can be taken between the probe and the daemon's bind: retry.
             port, mgmt_port = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
             config = workdir / f"config-{attempt}.json"
-            config.write_text(
-                json.dumps(
-                    {
-                        "port": port,
-                        "address": "127.0.0.1",
-                        "mgmt_port": mgmt_port,
-                        "mgmt_address": "127.0.0.1",
-                        "flushInterval": FLUSH_INTERVAL_MS,
-                        "backends": [],
-                    }
-                )
-            )
+            settings: dict[str, Any] = {
+                "port": port,
+                "address": "127.0.0.1",
+                "mgmt_port": mgmt_port,
+                "mgmt_address": "127.0.0.1",
+                "flushInterval": FLUSH_INTERVAL_MS,
+                "backends": [],
+            }
+            if graphite is not None:
+                settings.update(graphite.config())
+            config.write_text(json.dumps(settings))
             log = workdir / f"statsd-{attempt}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(  # noqa: S603 - node and a path we chose
