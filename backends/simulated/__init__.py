@@ -7,6 +7,7 @@ Used by the demo, end-to-end tests and load tests::
 
     backends = SimulatedBackends(seed=7, latency_profile="realistic").start()
     backends.set_fault("catalog", Fault(error_rate=0.5))
+    backends.set_fault("search", Fault(capacity=4, queue_limit=20))  # 4 at once, 20 queue
     ...
     backends.stop()
 
@@ -24,6 +25,7 @@ from backends._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from backends.simulated.app import SimulatedApp
+    from backends.simulated.control import GateState
     from backends.simulated.data import World
     from backends.simulated.faults import (
         HEALTHY,
@@ -42,6 +44,7 @@ __all__ = [
     "SERVICES",
     "Fault",
     "FaultError",
+    "GateState",
     "LatencyModel",
     "SimulatedApp",
     "SimulatedBackends",
@@ -55,6 +58,7 @@ if not TYPE_CHECKING:
         __name__,
         {
             "app": ("SimulatedApp",),
+            "control": ("GateState",),
             "data": ("World",),
             "faults": ("HEALTHY", "LATENCY_PROFILES", "Fault", "FaultError", "LatencyModel"),
             "reference": ("DEFAULT_SEED", "SERVICES"),

@@ -3,11 +3,15 @@
 - ``GET /_faults``: active faults; ``DELETE /_faults``: heal all.
 - ``PUT /_faults/{service}`` (a ``Fault`` as JSON; replaces the previous one),
   ``GET`` it, ``DELETE`` it (heal).
-- ``GET /_stats``: requests per service; ``DELETE /_stats``: reset.
+- ``GET /_stats``: requests per service, and under ``capacity`` the gate of every service
+  with a cap or a queue (``capacity``, ``queue_limit``, ``serving``, ``waiting``, and since
+  the last reset ``rejected`` and ``peak_waiting``); ``DELETE /_stats``: reset the counts.
 - ``GET /_health``: 200.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from backends.simulated.control import CallCounter, FaultBoard
 from backends.simulated.exchange import HttpError, Request, Response, allow, error, ok
@@ -40,7 +44,8 @@ class AdminApi:
                 allow(request, "GET", "DELETE")
                 if request.method == "DELETE":
                     self._counter.reset()
-                return ok({"requests": self._counter.snapshot()})
+                    self._board.reset_gate_counts()
+                return ok(self._stats())
             case ("_faults",):
                 allow(request, "GET", "DELETE")
                 if request.method == "DELETE":
@@ -65,6 +70,10 @@ class AdminApi:
             self._board.heal(service)
         fault = self._board.slot(service).fault
         return ok({"service": service, "fault": fault.to_json() if fault.active else None})
+
+    def _stats(self) -> dict[str, object]:
+        gates = {name: asdict(state) for name, state in self._board.gates().items()}
+        return {"requests": self._counter.snapshot(), "capacity": gates}
 
     def _listing(self) -> dict[str, object]:
         return {"faults": {name: fault.to_json() for name, fault in self._board.active().items()}}

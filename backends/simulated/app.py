@@ -1,5 +1,13 @@
 """The simulated services' application: route to the admin API or a service, and apply the
-service's fault and latency on the way (refuse, hang, delay, error, malformed, drip).
+service's fault and latency on the way (refuse, capacity, hang, delay, error, malformed,
+drip).
+
+Under a ``capacity`` fault a request takes a place in the service's gate before anything
+else (queueing in arrival order while the places are taken, or answered 503 "overloaded"
+when the queue is full), and keeps it through the hang, the latency and the handler: a
+service of capacity C and latency L serves about C / L requests a second, and the rest wait,
+as behind a fixed pool of workers. The fault in force is read again once the request has its
+place, since it may have changed while it waited.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import gevent
 from backends.simulated.admin import ADMIN_PREFIXES, AdminApi
 from backends.simulated.connection import ConnectionDropError, InFlight, peer_gone
 from backends.simulated.control import CallCounter, FaultBoard, FaultSlot
-from backends.simulated.exchange import Request, Response, error
+from backends.simulated.exchange import Request, Response, encode, error
 from backends.simulated.faults import LatencyModel
 from backends.simulated.handoff import Call, Reply
 from backends.simulated.reference import DEFAULT_SEED
@@ -28,6 +36,8 @@ _log = logging.getLogger("frontdoor.simulated.app")
 DEFAULT_HANG_CAP_S = 300.0
 #: Bytes per write when dripping a body.
 DRIP_CHUNK_BYTES = 64
+#: The answer when a capacity's queue is full: "overloaded", so a client does not retry.
+OVERLOADED = Response(503, encode({"error": "overloaded"}), (("Retry-After", "1"),))
 
 
 class SimulatedApp:
@@ -74,10 +84,20 @@ class SimulatedApp:
         if head not in self.board:
             return _reply(error(404, "unknown service"), "none")
         self.counter.add(head)
+        if self.board.slot(head).fault.refuse:
+            raise ConnectionDropError(head)
+        gate = self.board.gate(head)
+        if not gate.enter():
+            return _reply(OVERLOADED, head)
+        try:
+            return self._answer_service(head, call, segments)
+        finally:
+            gate.leave()
+
+    def _answer_service(self, head: str, call: Call, segments: tuple[str, ...]) -> Reply:
+        """The rest of ``answer``, holding a place of the service's capacity."""
         slot = self.board.slot(head)
         fault = slot.fault
-        if fault.refuse:
-            raise ConnectionDropError(head)
         if fault.hang and not self._hang(slot, call):
             raise ConnectionDropError(head)
         self._delay(head, slot)

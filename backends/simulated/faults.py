@@ -1,8 +1,11 @@
 """The fault model and the latency model of the simulated services: pure values, no I/O.
 
 A ``Fault`` says how one service misbehaves; ``Fault.from_json`` validates what the admin
-API receives. A ``LatencyModel`` samples per-service response times from a log-normal
-distribution whose 99th percentile is about 4.5 times its median, like real services.
+API receives. ``capacity`` is the one fault that keeps state between faults: requests queued
+under it stay queued when the fault is replaced, and are served by the new capacity
+(``control.CapacityGate``). A ``LatencyModel`` samples per-service response times from a
+log-normal distribution whose 99th percentile is about 4.5 times its median, like real
+services.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from typing import Any
 #: Upper bounds that keep a scripted fault from tying up a greenlet for ever.
 MAX_LATENCY_MS = 300_000.0
 MAX_DRIP_MS = 60_000.0
+#: Largest capacity and queue a fault may set; the queue's bound is also its default, so
+#: "unbounded" is still a bound on the greenlets and connections a fault can pile up.
+MAX_CAPACITY = 10_000
+MAX_QUEUE = 10_000
 
 
 class FaultError(ValueError):
@@ -43,6 +50,12 @@ class Fault:
     - ``refuse``: drop the connection without a response (reset).
     - ``malformed``: 200 with a truncated, invalid JSON body.
     - ``drip_ms``: send the body one small chunk every ``drip_ms``.
+    - ``capacity``: serve at most this many requests at once (0: no cap); the others wait in
+      arrival order, then are served (with the service's latency, faults and all). A request
+      holds its place from arrival until its response is built (a drip runs outside it).
+    - ``queue_limit``: at most this many wait (default ``MAX_QUEUE``); beyond it a request is
+      answered at once ``503 {"error": "overloaded"}`` with ``Retry-After: 1``. Needs a
+      ``capacity``.
     """
 
     latency_ms: float = 0.0
@@ -51,6 +64,8 @@ class Fault:
     refuse: bool = False
     malformed: bool = False
     drip_ms: float = 0.0
+    capacity: int = 0
+    queue_limit: int = MAX_QUEUE
 
     def __post_init__(self) -> None:
         _check_number("latency_ms", self.latency_ms, 0.0, MAX_LATENCY_MS)
@@ -59,6 +74,10 @@ class Fault:
         for key in ("hang", "refuse", "malformed"):
             if not isinstance(getattr(self, key), bool):
                 raise FaultError(key, "must be true or false")
+        _check_integer("capacity", self.capacity, 0, MAX_CAPACITY)
+        _check_integer("queue_limit", self.queue_limit, 0, MAX_QUEUE)
+        if self.queue_limit != MAX_QUEUE and not self.capacity:
+            raise FaultError("queue_limit", "bounds the queue of a capacity; set capacity too")
 
     @property
     def active(self) -> bool:
@@ -86,6 +105,12 @@ class Fault:
 def _check_number(key: str, value: object, low: float, high: float) -> None:
     if not _is_number(value) or not low <= float(value) <= high:  # type: ignore[arg-type]
         raise FaultError(key, f"must be a number from {low:g} to {high:g}")
+
+
+def _check_integer(key: str, value: object, low: int, high: int) -> None:
+    # A capacity is a count of requests: 2.5 is a mistake, not 2.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FaultError(key, f"must be an integer from {low} to {high}")
 
 
 #: A healthy service.

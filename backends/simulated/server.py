@@ -18,6 +18,7 @@ from gevent.server import StreamServer
 
 from backends.simulated.app import DEFAULT_HANG_CAP_S, SimulatedApp
 from backends.simulated.connection import ConnectionHandler
+from backends.simulated.control import GateState
 from backends.simulated.data import World
 from backends.simulated.faults import Fault, LatencyModel
 from backends.simulated.reference import DEFAULT_SEED, SERVICES
@@ -110,6 +111,18 @@ class SimulatedBackends:
         added latency, or dripping); False if ``timeout_s`` passed first. Lets tests and load
         scripts synchronise without sleeping."""
         return bool(self.app.board.slot(_known(service)).holding.wait(timeout_s))
+
+    def capacity(self, service: str) -> GateState:
+        """The capacity gate of ``service`` now: its cap, requests served and queued."""
+        return self.app.board.gate(_known(service)).state()
+
+    def wait_capacity(
+        self, service: str, condition: Callable[[GateState], bool], timeout_s: float
+    ) -> bool:
+        """Wait until ``condition`` holds for the gate of ``service`` (e.g. ``lambda gate:
+        gate.waiting == 4``); False if ``timeout_s`` passed first. Lets tests synchronise on
+        the queue without sleeping."""
+        return self.app.board.gate(_known(service)).wait_for(condition, timeout_s)
 
     def faults(self) -> dict[str, Fault]:
         """Active faults per service."""
