@@ -150,8 +150,8 @@ class Frontdoor:
         shedding = SheddingMonitor(events)
         reporter = GaugeReporter(
             metrics,
-            lambda: gauge_snapshot(
-                system.backend_views(), app.admission.inflight, app.admission.shed
+            lambda: instance.gauges(
+                gauge_snapshot(system.backend_views(), app.admission.inflight, app.admission.shed)
             ),
             settings.statsd.gauge_interval_s,
             observers=[lambda snap: shedding.observe(snap.shed_total, snap.frontend_inflight)],

@@ -19,6 +19,7 @@ which workers applied it and which did not answer.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any, Final, Protocol
 
 from actors.outcomes import BreakerForce, BreakerState
 from actors.stats import WindowTotals
+from orchestrator.ops.metrics import BackendGauges, GaugeSnapshot
 from orchestrator.ops.views import BackendView, BackendViews, EndpointWindows
 
 __all__ = [
@@ -315,6 +317,10 @@ class Peers(Protocol):
         """Keep the force for workers started later (``clear`` forgets it)."""
         ...
 
+    def pids(self) -> list[int]:
+        """Every worker that has joined and not been found gone (this one included)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MergedBackend:
@@ -494,6 +500,32 @@ class Instance:
             applied.extend(self._peers.force(backend, force))
         after = self._merged(backend)
         return ForceResult(before, after, tuple(sorted(applied, key=lambda item: item[0])))
+
+    def gauges(self, local: GaugeSnapshot) -> GaugeSnapshot:
+        """What this worker sends to statsd each interval, given its own ``local`` gauges.
+
+        Gauges do not add up in statsd: the last process to send one wins. So under a
+        pre-fork server one worker, the lowest pid, sends the instance's (in-flight and
+        queued summed, a breaker open if any worker's is not closed), and the others send
+        none. Shed counts are counters, which do add up: every worker sends its own.
+        """
+        if self._peers is None:
+            return local
+        if self.local.pid != min(self._peers.pids(), default=self.local.pid):
+            return dataclasses.replace(local, send_gauges=False)
+        report = self.report()
+        return GaugeSnapshot(
+            backends={
+                merged.name: BackendGauges(
+                    inflight=merged.inflight,
+                    queued=merged.queued,
+                    breaker_open=merged.breaker.state != BreakerState.CLOSED,
+                )
+                for merged in report.backends()
+            },
+            frontend_inflight=report.frontend().inflight,
+            shed_total=local.shed_total,
+        )
 
     def _merged(self, backend: str) -> MergedBackend:
         for merged in self.report().backends():

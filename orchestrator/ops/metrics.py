@@ -539,6 +539,9 @@ class GaugeSnapshot:
     frontend_inflight: int
     #: Requests shed since the process started (``Admission.shed``); sent as a delta.
     shed_total: int
+    #: Whether to send the gauges: under gunicorn one worker sends the instance's, the
+    #: others only their shed counts (``orchestrator/ops/instance.py``).
+    send_gauges: bool = True
 
 
 class Metrics:
@@ -581,11 +584,19 @@ class Metrics:
         self.sink.send([Stat(StatKind.COUNTER, name, 1)])
 
     def report_gauges(self, snapshot: GaugeSnapshot, shed_delta: int) -> None:
-        """Send every gauge, and the shed count since the last report, in one pipeline."""
+        """Send every gauge (unless ``send_gauges`` is off), and the shed count since the last
+        report, in one pipeline."""
         names = self.names
-        stats = [Stat(StatKind.GAUGE, names.frontend_inflight, _gauge(snapshot.frontend_inflight))]
+        stats = []
         if shed_delta > 0:
             stats.append(Stat(StatKind.COUNTER, names.frontend_shed, shed_delta))
+        if not snapshot.send_gauges:
+            if stats:
+                self.sink.send(stats)
+            return
+        stats.append(
+            Stat(StatKind.GAUGE, names.frontend_inflight, _gauge(snapshot.frontend_inflight))
+        )
         for backend, gauges in snapshot.backends.items():
             backend_names = names.backends.get(backend)
             if backend_names is None:

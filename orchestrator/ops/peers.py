@@ -69,6 +69,8 @@ MAX_REPLY_BYTES: Final = 4 * 1024 * 1024
 _STALE_AFTER_S: Final = 2.0
 _FORCES: Final = "forces.json"
 _INSTANCE_PREFIX: Final = "gunicorn-"
+#: ``sun_path`` holds 108 bytes on Linux, the last one a NUL.
+_MAX_SOCKET_PATH: Final = 107
 #: Requests from other workers answered at once (a few admin views at a time).
 _MAX_ANSWERING: Final = 16
 
@@ -105,8 +107,16 @@ class WorkerDirectory:
                 shutil.rmtree(sibling, ignore_errors=True)
 
     def socket_path(self, pid: int) -> Path:
-        """Where worker ``pid`` listens."""
-        return self.path / f"{pid}.sock"
+        """Where worker ``pid`` listens; ``OSError`` when that path is too long for a Unix
+        socket (107 bytes on Linux): a long ``TMPDIR``."""
+        path = self.path / f"{pid}.sock"
+        if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+            raise OSError(
+                errno.ENAMETOOLONG,
+                f"{path} is longer than a Unix socket path may be ({_MAX_SOCKET_PATH} bytes): "
+                "set TMPDIR to a shorter directory",
+            )
+        return path
 
     def workers(self) -> list[int]:
         """Pids with a socket here (live or not yet found dead)."""
@@ -233,6 +243,10 @@ class PeerChannel:
     def remember(self, backend: str, force: str) -> None:
         """Keep the force for workers started later."""
         self._directory.remember(backend, force)
+
+    def pids(self) -> list[int]:
+        """Every worker with a socket in the directory (this one included)."""
+        return self._directory.workers()
 
     # -- serving ------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,7 +90,15 @@ class Instance:
 
 
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[Instance]:
+def short_dir() -> Iterator[Path]:
+    """A private directory with a short path."""
+    path = Path(tempfile.mkdtemp(prefix="fd-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def instance(tmp_path: Path, short_dir: Path) -> Iterator[Instance]:
     """Two workers calling simulated services in this process."""
     backends = SimulatedBackends(latency_profile="none").start(host="127.0.0.1", port=0)
     port = free_port()
@@ -100,7 +110,9 @@ def instance(tmp_path: Path) -> Iterator[Instance]:
         "FRONTDOOR_BACKENDS_BASE_URL": backends.url,
         "FRONTDOOR_STATSD_ENABLED": "false",
         "FRONTDOOR_SERVER_DRAIN_S": "1",
-        "TMPDIR": str(tmp_path),  # the instance's worker directory goes under it
+        # The instance's worker directory goes under it (short: a Unix socket's path is
+        # at most 107 bytes, and pytest's tmp_path can be longer).
+        "TMPDIR": str(short_dir),
     }
     process = start_gunicorn(port, log, environ, workers=2)
     try:

@@ -21,8 +21,9 @@ import pytest
 from actors.outcomes import Outcome
 from actors.stats import WindowStats, WindowTotals
 from orchestrator.ops.instance import FrontendGauges, Instance, LocalWorker
+from orchestrator.ops.metrics import GaugeSnapshot
 from orchestrator.ops.peers import PeerChannel, WorkerDirectory
-from orchestrator.ops.views import BackendView, EndpointWindows
+from orchestrator.ops.views import BackendView, EndpointWindows, gauge_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +149,25 @@ def test_one_worker_answers_for_every_worker(join):
         assert play.window.snapshot()["calls"] == 1
 
 
+def test_one_worker_sends_the_instances_gauges_the_others_none(join):
+    first, second = join(601, inflight=2), join(602, inflight=3)
+    second.backends["ratings"].breaker_state = "open"
+    first.backends["licensing"].queued = 4
+    second.backends["licensing"].queued = 1
+
+    def local(worker: Worker) -> GaugeSnapshot:
+        return gauge_snapshot(worker.backends.values(), frontend_inflight=9, shed_total=7)
+
+    sent = first.instance.gauges(local(first))  # the lowest pid: the instance's gauges
+    assert sent.send_gauges
+    assert (sent.frontend_inflight, sent.shed_total) == (5, 7)  # sheds stay its own
+    assert sent.backends["ratings"].breaker_open
+    assert sent.backends["licensing"].queued == 5
+    quiet = second.instance.gauges(local(second))
+    assert not quiet.send_gauges
+    assert quiet.shed_total == 7
+
+
 def test_a_force_reaches_every_worker_and_workers_started_later(join, directory):
     first, second = join(201), join(202)
 
@@ -213,6 +233,12 @@ def test_a_peer_refuses_oversized_or_unknown_requests(join, directory):
             sock.sendall(payload)
             reply = json.loads(sock.makefile("rb").readline())
         assert "error" in reply
+
+
+def test_a_socket_path_too_long_is_refused_with_the_cure(tmp_path):
+    deep = WorkerDirectory(tmp_path / ("d" * 120))
+    with pytest.raises(OSError, match=r"longer than a Unix socket path may be.*TMPDIR"):
+        deep.socket_path(1234)
 
 
 def test_the_directory_must_be_private(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import socket
@@ -572,6 +573,18 @@ def test_shed_is_sent_as_the_delta_since_the_last_report(metrics, sink):
         sent.append(sink.counters().get("fd.frontend.shed", 0))
         sink.batches.clear()
     assert sent == [3, 0, 7, 2]
+
+
+def test_a_worker_that_does_not_send_gauges_still_sends_its_sheds(metrics, sink):
+    """Under gunicorn one worker sends the instance's gauges; the others their sheds only."""
+    quiet = dataclasses.replace(snapshot(5, open_breaker=True), send_gauges=False)
+    totals = iter([quiet, dataclasses.replace(quiet, shed_total=5)])
+    reporter = GaugeReporter(metrics, lambda: next(totals), 1.0)
+    reporter.report_once()
+    assert (sink.gauges(), sink.counters()) == ({}, {"fd.frontend.shed": 5})
+    sink.batches.clear()
+    reporter.report_once()  # nothing new: nothing sent
+    assert sink.batches == []
 
 
 def test_negative_gauges_are_clamped(metrics, sink):
