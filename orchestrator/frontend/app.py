@@ -173,7 +173,7 @@ class FrontdoorApp:
             if admin is None
             else DashboardRoute(
                 admin,
-                DashboardSnapshot(admin.instance),
+                DashboardSnapshot(admin.instance, metrics.names),
                 respond,
                 observer,
                 clock,

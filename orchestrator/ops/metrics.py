@@ -183,6 +183,8 @@ class EndpointLike(Protocol):
 class EndpointNames:
     """The names of one endpoint's stats."""
 
+    #: What every name of the endpoint starts with (the live page labels it with this).
+    base: str
     latency: str
     #: Routed requests answered before their plan ran: kept out of ``latency``.
     rejected: str
@@ -195,6 +197,8 @@ class EndpointNames:
 class BackendNames:
     """The names of one backend's stats."""
 
+    #: What every name of the backend starts with (the live page labels it with this).
+    base: str
     #: Counter name by leaf (``actors.outcomes.COUNTERS``).
     outcomes: Mapping[Outcome, str]
     latency: str
@@ -230,6 +234,7 @@ class MetricNames:
             base = f"{prefix}.endpoint.{api}.{name}"
             team_errors[team] = f"{prefix}.team.{team}.errors"
             endpoint_names[f"{api}.{name}"] = EndpointNames(
+                base=base,
                 latency=f"{base}.latency",
                 rejected=f"{base}.rejected",
                 status=MappingProxyType({c: f"{base}.status.{c}" for c in _STATUS_CLASSES}),
@@ -240,6 +245,7 @@ class MetricNames:
         for backend in backends:
             base = f"{prefix}.backend.{_part(backend, 'backend')}"
             backend_names[backend] = BackendNames(
+                base=base,
                 outcomes=MappingProxyType({o: f"{base}.{o}" for o in COUNTERS}),
                 latency=f"{base}.latency",
                 inflight=f"{base}.inflight",

@@ -68,7 +68,9 @@ function backendCard(b) {
   const card = el("div", { class: "card " + sev, "data-backend": b.name });
   const title = el("div", { class: "title" });
   title.appendChild(health(b.calls_per_s, sev));
-  title.appendChild(el("span", { class: "name" }, b.name));
+  // The statsd name its series start with: the same names as Grafana's and the alerts'.
+  title.appendChild(el("span", { class: "name", title: b.statsd ? `statsd: ${b.statsd}.*` : "" },
+    b.name));
   // The instance's state is its worst worker's; say so when the workers disagree.
   const total = b.workers.length;
   const agreeing = b.breaker.workers[b.breaker.state] || 0;
@@ -125,7 +127,8 @@ function workerTable(workers) {
 function endpointRow(e) {
   const sev = e.error_pct >= 50 ? "bad" : e.error_pct >= 5 || e.degraded_pct >= 5 ? "warn" : "ok";
   const perWorker = e.workers.map((w) => `${w.pid}: ${w.calls_per_s}/s, ${w.error_pct}% errors`);
-  const row = el("tr", { class: sev, title: perWorker.join("\n") });
+  const row = el("tr", { class: sev,
+    title: [e.statsd ? `statsd: ${e.statsd}.*` : "", ...perWorker].join("\n").trim() });
   const cells = [e.name, e.team, e.calls_per_s, e.status["2xx"], e.status["4xx"],
     e.status["5xx"], e.status["504"], e.error_pct, e.degraded_pct, e.inflight,
     fmt(e.latency_ms.p50), fmt(e.latency_ms.p99)];

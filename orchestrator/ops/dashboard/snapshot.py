@@ -21,6 +21,7 @@ from typing import Any, Final
 from actors.outcomes import BreakerState
 from actors.stats import WindowTotals
 from orchestrator.ops.instance import FrontendGauges, Instance, MergedBackend, MergedEndpoint
+from orchestrator.ops.metrics import MetricNames
 
 __all__ = ["BACKEND_ERRORS", "DashboardSnapshot", "FrontendGauges"]
 
@@ -31,10 +32,19 @@ _CLOSED_RANK: Final = 2
 
 
 class DashboardSnapshot:
-    """Builds the dashboard document from the instance's workers."""
+    """Builds the dashboard document from the instance's workers; ``names`` labels each
+    backend and endpoint with the statsd name its series start with (the one source the
+    Grafana dashboard and docs/alerts.md use too)."""
 
-    def __init__(self, instance: Instance, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        names: MetricNames | None = None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._instance = instance
+        self._names = names
         self._wall_clock = wall_clock
 
     def snapshot(self) -> dict[str, Any]:
@@ -45,6 +55,14 @@ class DashboardSnapshot:
         report = self._instance.report()
         gauges = report.frontend()
         backends = [_backend(merged) for merged in report.backends()]
+        endpoints = [_endpoint(merged) for merged in report.endpoints()]
+        if self._names is not None:
+            for backend in backends:
+                names = self._names.backends.get(backend["name"])
+                backend["statsd"] = None if names is None else names.base
+            for endpoint in endpoints:
+                names_ = self._names.endpoints.get(endpoint["name"])
+                endpoint["statsd"] = None if names_ is None else names_.base
         backends.sort(
             key=lambda b: (
                 _BREAKER_RANK.get(b["breaker"]["state"], _CLOSED_RANK),
@@ -52,7 +70,6 @@ class DashboardSnapshot:
                 b["name"],
             )
         )
-        endpoints = [_endpoint(merged) for merged in report.endpoints()]
         endpoints.sort(key=lambda e: (-e["error_pct"], e["name"]))
         return {
             "generated_at": _iso(now),

@@ -14,6 +14,7 @@ from actors.stats import WindowStats, WindowTotals
 from orchestrator.ops.admin import BackendView, EndpointWindows
 from orchestrator.ops.dashboard import DashboardSnapshot, FrontendGauges, comment, event
 from orchestrator.ops.instance import Instance, LocalWorker
+from orchestrator.ops.metrics import MetricNames
 
 WALL = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 PID = 4242
@@ -236,3 +237,19 @@ def test_a_comment_is_ignored_by_clients_and_keeps_the_connection_alive():
     assert comment() == b": \n\n"
     with pytest.raises(ValueError, match="single line"):
         comment("a\nb")
+
+
+def test_each_backend_and_endpoint_is_labelled_with_its_statsd_name(clock, windows):
+    names = MetricNames("fd", [Decl("playback", "play", "playback", "POST", "/p")], ["ratings"])
+    local = LocalWorker(
+        System([Backend("ratings", WindowStats(clock=clock)), Backend("x", WindowStats())]),
+        windows,
+        wall_clock=lambda: WALL,
+        pid=lambda: PID,
+    )
+    doc = DashboardSnapshot(Instance(local), names, wall_clock=lambda: WALL).snapshot()
+    statsd = {b["name"]: b["statsd"] for b in doc["backends"]}
+    assert statsd == {"ratings": "fd.backend.ratings", "x": None}  # x: not a known backend
+    assert names.backends["ratings"].latency.startswith(statsd["ratings"] + ".")
+    by_name = {e["name"]: e["statsd"] for e in doc["endpoints"]}
+    assert by_name == {"playback.play": "fd.endpoint.playback.play", "discovery.home": None}
