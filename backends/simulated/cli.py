@@ -9,7 +9,9 @@
 
 The process must be gevent-patched before this module is imported (``bin/fake-backends``
 does it). Client commands only ever talk to the given URL (default from
-``FRONTDOOR_BACKENDS_URL``, else http://127.0.0.1:9090), never through a proxy.
+``FRONTDOOR_BACKENDS_BASE_URL``, Frontdoor's own name for where the simulated services
+live, else http://127.0.0.1:9090), never through a proxy. The former
+``FRONTDOOR_BACKENDS_URL`` still works, with a deprecation warning.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from backends.simulated.reference import DEFAULT_SEED, SERVICES
 from backends.simulated.server import SimulatedBackends
 
 DEFAULT_URL = "http://127.0.0.1:9090"
-URL_ENV = "FRONTDOOR_BACKENDS_URL"
+#: Frontdoor's ``backends.base_url`` (orchestrator/config.py): one name for one URL.
+URL_ENV = "FRONTDOOR_BACKENDS_BASE_URL"
+#: The name this tool used before; read when ``URL_ENV`` is not set, with a warning.
+DEPRECATED_URL_ENV = "FRONTDOOR_BACKENDS_URL"
 _COMMANDS = ("serve", "fault", "heal", "status", "-h", "--help")
 _TIMEOUT_S = (3.0, 10.0)
 _USAGE_ERROR = 2
@@ -58,7 +63,7 @@ def main(
     if not args or args[0] not in _COMMANDS:
         args.insert(0, "serve")
     try:
-        options = _parser(env.get(URL_ENV, DEFAULT_URL)).parse_args(args)
+        options = _parser(_default_url(env, err)).parse_args(args)
     except SystemExit as exc:  # argparse has printed the usage and the problem
         return exc.code if isinstance(exc.code, int) else _USAGE_ERROR
     try:
@@ -70,21 +75,53 @@ def main(
         return _USAGE_ERROR
 
 
+def _default_url(env: Mapping[str, str], err: TextIO) -> str:
+    if URL_ENV in env:
+        return env[URL_ENV]
+    if DEPRECATED_URL_ENV in env:
+        err.write(
+            f"fake-backends: warning: {DEPRECATED_URL_ENV} is deprecated; "
+            f"set {URL_ENV} (Frontdoor's backends.base_url) instead\n"
+        )
+        return env[DEPRECATED_URL_ENV]
+    return DEFAULT_URL
+
+
 def _parser(default_url: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fake-backends", description="Simulated microservices with run-time fault injection."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the simulated services (the default)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=9090, help="0 picks a free port")
-    serve.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    serve.add_argument("--latency-profile", choices=tuple(LATENCY_PROFILES), default="realistic")
-    serve.add_argument("--latency-scale", type=_non_negative, default=1.0)
-    serve.add_argument("--hang-cap-s", type=_non_negative, default=DEFAULT_HANG_CAP_S)
+    serve = commands.add_parser(
+        "serve",
+        help="run the simulated services (the default)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="listen address")
+    serve.add_argument("--port", type=_port, default=9090, help="listen port; 0 picks a free one")
+    serve.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the data set")
+    serve.add_argument(
+        "--latency-profile",
+        choices=tuple(LATENCY_PROFILES),
+        default="realistic",
+        help="added latency per service",
+    )
+    serve.add_argument(
+        "--latency-scale", type=_non_negative, default=1.0, help="multiplies every latency"
+    )
+    serve.add_argument(
+        "--hang-cap-s",
+        type=_non_negative,
+        default=DEFAULT_HANG_CAP_S,
+        help="longest a hanging service holds a request, in s",
+    )
+    url_help = (
+        "base URL of a running fake-backends (its /_faults and /_stats admin API); "
+        f"default: ${URL_ENV}, else {DEFAULT_URL}; now %(default)s"
+    )
     fault = commands.add_parser("fault", help="replace a running service's fault")
     fault.add_argument("service", choices=SERVICES)
-    fault.add_argument("--url", default=default_url)
+    fault.add_argument("--url", default=default_url, help=url_help)
     fault.add_argument("--latency-ms", type=_non_negative, help="added to every response")
     fault.add_argument("--error-rate", type=_non_negative, help="share answered 503, 0..1")
     fault.add_argument("--hang", action="store_true", help="never answer until healed")
@@ -93,9 +130,9 @@ def _parser(default_url: str) -> argparse.ArgumentParser:
     fault.add_argument("--drip-ms", type=_non_negative, help="send the body slowly")
     heal = commands.add_parser("heal", help="heal one service, or all")
     heal.add_argument("service", nargs="?", choices=SERVICES)
-    heal.add_argument("--url", default=default_url)
+    heal.add_argument("--url", default=default_url, help=url_help)
     status = commands.add_parser("status", help="show active faults and request counts")
-    status.add_argument("--url", default=default_url)
+    status.add_argument("--url", default=default_url, help=url_help)
     return parser
 
 

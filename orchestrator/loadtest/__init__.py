@@ -5,6 +5,7 @@ gevent sockets), ``schedule`` (open- and closed-loop arrivals), ``mix`` (weighte
 realistic parameters), ``groups`` (several clients in one run, each its own member, source
 address and rate), ``phase`` (fault timeline -> phases), ``scenario`` (TOML files),
 ``faults`` (the admin-API client that applies a timeline), ``histogram`` (HDR adapter),
+``threshold`` (pass/fail criteria: parser and evaluator),
 ``stats`` (per phase/endpoint/second accumulation), ``runner`` (drives a run), ``report``
 (JSON and tables), ``plot`` (PNG), ``cli`` (``main``). Nothing here runs at import time.
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from orchestrator.loadtest.scenario import Scenario, ScenarioError, load_scenario
     from orchestrator.loadtest.stats import Recorder
     from orchestrator.loadtest.target import Target, TargetError, parse_target
+    from orchestrator.loadtest.threshold import Threshold, ThresholdError, parse_threshold
 
 __all__ = [
     "ClientGroup",
@@ -44,10 +46,13 @@ __all__ = [
     "ScenarioError",
     "Target",
     "TargetError",
+    "Threshold",
+    "ThresholdError",
     "build_report",
     "load_scenario",
     "main",
     "parse_target",
+    "parse_threshold",
     "plot_report",
     "render_tables",
 ]
@@ -68,5 +73,6 @@ if not TYPE_CHECKING:
             "scenario": ("Scenario", "ScenarioError", "load_scenario"),
             "stats": ("Recorder",),
             "target": ("Target", "TargetError", "parse_target"),
+            "threshold": ("Threshold", "ThresholdError", "parse_threshold"),
         },
     )

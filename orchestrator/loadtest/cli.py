@@ -6,10 +6,33 @@ simulated microservices on a timeline, and report latency per endpoint and per p
     bin/loadtest --concurrency 16 --duration 20        # closed loop
     bin/loadtest --target http://127.0.0.1:8081 --route playback=http://127.0.0.1:8082
 
+    bin/loadtest --scenario scenarios/baseline.toml --threshold 'home.p99<250ms'
+
 Only ever sends to --target, the --route URLs and --backends, which must be loopback
 addresses unless --allow-remote is given. Every run is bounded (duration, request cap) and
 stops by itself; Ctrl-C stops it early and still prints the (partial) report; a second
 Ctrl-C also cancels the requests still in flight.
+
+Before any load, every target must answer /healthz and, when the scenario has faults, the
+fault API (--backends) must answer GET /_faults.
+
+Thresholds (--threshold, and a scenario's [thresholds]): SELECTOR[@PHASE].METRIC OP VALUE
+  SELECTOR  an endpoint (home), all, a client group, or client:endpoint
+  PHASE     before | fault | after | a position from 1 | a quoted phase name
+  METRIC    p50 p90 p99 p99.9 max mean (ms, s) - errors failed success degraded shed
+            limited unsent (% or a 0-1 share of scheduled requests) - rps - count
+  OP        < <= > >=
+  e.g. 'home.p99<250ms'  'all.errors<1%'  'play@fault.p99<1500ms'  'all@3.shed>10%'
+Without any threshold a run is judged by the default 'all.errors<1%'.
+
+Exit codes:
+  0    the run completed and every threshold passed
+  1    tool error: a target or the fault API did not answer before the run, or a fault
+       was not applied during it (the run is aborted, or with --invalid-phase=mark its
+       phase is marked INVALID and the run fails)
+  2    usage error: bad arguments, scenario file or threshold (nothing was sent)
+  99   the run completed and at least one threshold failed
+  130  interrupted (Ctrl-C); the partial report is printed
 """
 
 from __future__ import annotations
@@ -26,11 +49,31 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["main"]
+__all__ = ["EXIT_OK", "EXIT_THRESHOLDS", "EXIT_TOOL", "EXIT_USAGE", "main"]
 
-_USAGE = 2
-_INTERRUPTED = 130
-_UNREACHABLE = 1
+EXIT_OK = 0
+#: A target or the fault API did not answer, or a fault was not applied.
+EXIT_TOOL = 1
+EXIT_USAGE = 2
+#: The run completed and a threshold failed (k6 uses 99 for this too).
+EXIT_THRESHOLDS = 99
+EXIT_INTERRUPTED = 130
+#: Judges a run that names no threshold: an ad-hoc run still fails on 5xx or no answers.
+DEFAULT_THRESHOLD = "all.errors<1%"
+#: Shown for a latency with no sample behind it (an en dash, not "0.0 ms").
+NO_SAMPLES = "\u2013"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and shows every option's default (unless it has
+    none, or its help already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _patch() -> None:
@@ -41,10 +84,11 @@ def _patch() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from orchestrator.config import ENV_PREFIX
     from orchestrator.loadtest.target import DEFAULT_BACKENDS_URL, DEFAULT_TARGET_URL
 
     parser = argparse.ArgumentParser(
-        prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="loadtest", description=__doc__, formatter_class=_Formatter
     )
     parser.add_argument("--scenario", help="a scenario TOML file (see scenarios/)")
     parser.add_argument(
@@ -58,24 +102,36 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FAMILY=URL",
         help="send one API family (nonmember, discovery, playback) to its own base URL, "
-        "e.g. playback=http://127.0.0.1:8082 for two APIs; repeatable",
+        "e.g. playback=http://127.0.0.1:8082 for two APIs; repeatable (default: none)",
     )
     parser.add_argument(
         "--backends",
-        default=DEFAULT_BACKENDS_URL,
-        help="the simulated microservices' base URL (their admin API applies the faults)",
+        metavar="URL",
+        help="the simulated microservices' base URL, whose fault API (/_faults) applies the "
+        "scenario's faults (default: backends.base_url of --config, i.e. "
+        f"${ENV_PREFIX}BACKENDS_BASE_URL, else {DEFAULT_BACKENDS_URL})",
     )
     parser.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow non-loopback --target/--route/--backends",
+        help="allow non-loopback --target/--route/--backends (default: loopback only)",
     )
     load = parser.add_mutually_exclusive_group()
-    load.add_argument("--rate", type=float, help="open loop: requests per second (default 100)")
+    load.add_argument(
+        "--rate", type=float, help="open loop: requests per second (default 100, or the scenario's)"
+    )
     load.add_argument("--concurrency", type=int, help="closed loop: this many virtual users")
-    parser.add_argument("--duration", type=float, help="measured seconds (default 30)")
-    parser.add_argument("--warmup", type=float, help="seconds excluded from results (default 5)")
-    parser.add_argument("--mix", help="endpoint weights, e.g. home=60,search=15,play=10")
+    parser.add_argument(
+        "--duration", type=float, help="measured seconds (default 30, or the scenario's)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, help="seconds excluded from results (default 5, or the scenario's)"
+    )
+    parser.add_argument(
+        "--mix",
+        help="endpoint weights, e.g. home=60,search=15,play=10 (default: the scenario's, else "
+        "home=60,search=15,title=10,play=10,heartbeat=4,signup=1)",
+    )
     parser.add_argument(
         "--max-inflight",
         type=int,
@@ -86,7 +142,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=float, help="per-request timeout in s (default 10)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the request parameters")
-    parser.add_argument("--config", help="Frontdoor TOML configuration (for the token secret)")
+    parser.add_argument(
+        "--config",
+        help="Frontdoor TOML configuration, for the token secret and backends.base_url "
+        f"(default: ${ENV_PREFIX}CONFIG, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a pass/fail criterion, e.g. 'home.p99<250ms' (see above); repeatable, added to "
+        f"the scenario's (default: the scenario's, else {DEFAULT_THRESHOLD!r})".replace("%", "%%"),
+    )
+    parser.add_argument(
+        "--invalid-phase",
+        choices=("abort", "mark"),
+        default="abort",
+        help="when a fault is not applied: abort the run, or finish it with that phase marked "
+        "INVALID; either way the exit code is 1",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw latency and throughput")
     parser.add_argument(
@@ -100,8 +175,8 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run a load test; returns the exit code (0 done, 1 target unreachable, 2 usage,
-    130 interrupted)."""
+    """Run a load test; returns the exit code: 0 passed, 1 tool error (unreachable, fault
+    not applied), 2 usage, 99 a threshold failed, 130 interrupted."""
     _patch()
     out = sys.stdout if out is None else out
     args = _parser().parse_args(argv)
@@ -109,7 +184,7 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
         return _run(args, out)
     except UsageError as exc:
         print(f"loadtest: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's own error line
-        return _USAGE
+        return EXIT_USAGE
 
 
 def _scenario(args: argparse.Namespace) -> Any:
@@ -160,14 +235,18 @@ def _parse_mix(text: str) -> dict[str, float]:
     return weights
 
 
-def _tokens(config: str | None) -> Callable[[str], str]:
+def _settings(config: str | None) -> Any:
     from orchestrator.config import ConfigError, load_settings
-    from orchestrator.frontend.auth import TokenSigner
 
     try:
-        settings = load_settings(config)
+        return load_settings(config)
     except ConfigError as exc:
         raise UsageError(f"configuration error: {exc}") from exc
+
+
+def _tokens(settings: Any) -> Callable[[str], str]:
+    from orchestrator.frontend.auth import TokenSigner
+
     signer = TokenSigner(settings.auth.token_secret.encode(), settings.auth.token_ttl_s)
     cache: dict[str, str] = {}
 
@@ -192,6 +271,8 @@ class _Setup:
     max_requests: int
     mix: Any
     seed: int
+    thresholds: tuple[Any, ...]
+    invalid_phase: str
 
 
 def _prepare(args: argparse.Namespace) -> _Setup:
@@ -200,6 +281,7 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     from orchestrator.loadtest.target import TargetError, parse_target
 
     scenario = _scenario(args)
+    settings = _settings(args.config)
     try:
         target = parse_target(args.target, allow_remote=args.allow_remote)
     except TargetError as exc:
@@ -210,7 +292,9 @@ def _prepare(args: argparse.Namespace) -> _Setup:
         raise UsageError(str(exc)) from exc
     try:
         backends = (
-            parse_target(args.backends, allow_remote=args.allow_remote) if scenario.faults else None
+            parse_target(_backends_url(args, settings), allow_remote=args.allow_remote)
+            if scenario.faults
+            else None
         )
     except TargetError as exc:
         raise UsageError(f"--backends: {exc}") from exc
@@ -223,7 +307,7 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     rng = random.Random(args.seed)  # noqa: S311
     try:
         # The run id keeps sign-up e-mails unique across runs even with the same seed.
-        tokens, run_id = _tokens(args.config), os.urandom(4).hex()
+        tokens, run_id = _tokens(settings), os.urandom(4).hex()
         mix: Any = (
             _group_mix(scenario, tokens, rng, run_id)
             if scenario.clients
@@ -232,8 +316,44 @@ def _prepare(args: argparse.Namespace) -> _Setup:
     except ValueError as exc:
         raise UsageError(f"mix: {exc}") from exc
     return _Setup(
-        scenario, routes, backends, timeout_s, int(max_inflight), int(max_requests), mix, args.seed
+        scenario,
+        routes,
+        backends,
+        timeout_s,
+        int(max_inflight),
+        int(max_requests),
+        mix,
+        args.seed,
+        _thresholds(args, scenario),
+        args.invalid_phase,
     )
+
+
+def _backends_url(args: argparse.Namespace, settings: Any) -> str:
+    """--backends, else Frontdoor's own backends.base_url (config file or
+    FRONTDOOR_BACKENDS_BASE_URL), else the default of bin/serve."""
+    from orchestrator.loadtest.target import DEFAULT_BACKENDS_URL
+
+    if args.backends is not None:
+        return str(args.backends)
+    return str(settings.backends.base_url or DEFAULT_BACKENDS_URL)
+
+
+def _thresholds(args: argparse.Namespace, scenario: Any) -> tuple[Any, ...]:
+    """The scenario's thresholds and --threshold's, checked against what the run will
+    record; the default one when neither gives any."""
+    from orchestrator.loadtest.threshold import ThresholdError, check_applicable, parse_threshold
+
+    try:
+        given = tuple(parse_threshold(text) for text in args.threshold)
+        thresholds = (*scenario.thresholds, *given) or (
+            parse_threshold(DEFAULT_THRESHOLD, "default"),
+        )
+        phases = [{"name": p.name, "faults": p.faults} for p in scenario.phase_map()]
+        check_applicable(thresholds, scenario.endpoints(), phases)
+    except ThresholdError as exc:
+        raise UsageError(f"threshold: {exc}") from exc
+    return thresholds
 
 
 def _group_mix(scenario: Any, tokens: Callable[[str], str], rng: random.Random, run_id: str) -> Any:
@@ -251,7 +371,7 @@ def _group_mix(scenario: Any, tokens: Callable[[str], str], rng: random.Random, 
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from orchestrator.loadtest.client import HttpClient, RequestError
+    from orchestrator.loadtest.client import HttpClient
 
     setup = _prepare(args)
     sources = {""} | {group.source or "" for group in setup.scenario.clients}
@@ -265,21 +385,27 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         for source in sorted(sources)
     }
     try:
-        for (target, _source), client in clients.items():
-            try:
-                client.request("GET", "/healthz")
-            except RequestError as exc:
-                families = ", ".join(setup.routes.families_of(target))
-                print(  # noqa: T201 - the CLI's own error line
-                    f"loadtest: {target.url} ({families}) does not answer: {exc}", file=sys.stderr
-                )
-                return _UNREACHABLE
-        report, partial = _execute(setup, clients, show_progress=_wants_progress(args))
+        problem = _preflight(setup, clients)
+        if problem is not None:
+            print(f"loadtest: {problem}; nothing was sent", file=sys.stderr)  # noqa: T201
+            return EXIT_TOOL
+        report, interrupted = _execute(setup, clients, show_progress=_wants_progress(args))
     finally:
         for client in clients.values():
             client.close()
     from orchestrator.loadtest.report import render_tables
+    from orchestrator.loadtest.threshold import evaluate
 
+    report["thresholds"] = evaluate(setup.thresholds, report)
+    code = _exit_code(report, interrupted)
+    failed = sum(not result["passed"] for result in report["thresholds"])
+    report["verdict"] = {
+        "exit_code": code,
+        "passed": code == EXIT_OK,
+        "thresholds_failed": failed,
+        "invalid_phases": [p["name"] for p in report["phases"] if p["invalid"]],
+        "aborted": report["run"]["aborted"],
+    }
     out.write(render_tables(report) + "\n")
     out.flush()
     if args.json:
@@ -289,40 +415,72 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         from orchestrator.loadtest.plot import plot_report
 
         plot_report(report, args.plot)
-    return _INTERRUPTED if partial else 0
+    if report["run"]["aborted"] or report["verdict"]["invalid_phases"]:
+        faults = [f for f in report["faults"] if f["applied_s"] is None]
+        for fault in faults:
+            print(  # noqa: T201 - the CLI's own error line
+                f"loadtest: the fault at {fault['at_s']:g} s was not applied: {fault['error']}",
+                file=sys.stderr,
+            )
+    return code
+
+
+def _preflight(setup: _Setup, clients: dict[Any, Any]) -> str | None:
+    """Before any load: every target answers /healthz, and the fault API answers when the
+    scenario has faults. The problem, or None."""
+    from orchestrator.loadtest.client import HttpClient, RequestError
+    from orchestrator.loadtest.faults import FaultApiError, check_fault_api
+
+    for (target, _source), client in clients.items():
+        try:
+            client.request("GET", "/healthz")
+        except RequestError as exc:
+            families = ", ".join(setup.routes.families_of(target))
+            return f"{target.url} ({families}) does not answer: {exc}"
+    if setup.backends is not None:
+        admin = HttpClient(setup.backends, timeout_s=5.0)
+        try:
+            check_fault_api(admin)
+        except FaultApiError as exc:
+            return (
+                f"the fault API at {setup.backends.url} (--backends) does not work: {exc}; "
+                "the scenario's faults could not be applied"
+            )
+        finally:
+            admin.close()
+    return None
+
+
+def _exit_code(report: dict[str, Any], interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if report["run"]["aborted"] or any(p["invalid"] for p in report["phases"]):
+        return EXIT_TOOL
+    if any(not result["passed"] for result in report["thresholds"]):
+        return EXIT_THRESHOLDS
+    return EXIT_OK
 
 
 def _wants_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not args.no_progress
 
 
-def _phases(scenario: Any) -> Any:
-    from orchestrator.loadtest.phase import PhaseMap
-    from orchestrator.loadtest.schedule import OpenLoop
-
-    load = scenario.load
-    if not scenario.faults and isinstance(load, OpenLoop) and len(load.steps) > 1:
-        # A rate ramp without faults: each offered rate is a phase of its own.
-        steps = [(step.at_s, step.rate) for step in load.steps]
-        return PhaseMap.from_steps(steps, scenario.warmup_s, scenario.end_s)
-    return PhaseMap.from_timeline(scenario.faults, scenario.warmup_s, scenario.end_s)
-
-
 def _execute(
     setup: _Setup, clients: dict[Any, Any], *, show_progress: bool
 ) -> tuple[dict[str, Any], bool]:
-    """Run the load and the fault timeline; heal the faults whatever happens."""
+    """Run the load and the fault timeline; heal the faults whatever happens. Returns the
+    report and whether Ctrl-C interrupted the run."""
     import gevent
 
     from orchestrator.loadtest.client import HttpClient
-    from orchestrator.loadtest.faults import FaultTimeline
+    from orchestrator.loadtest.faults import FaultTimeline, FaultWatch
     from orchestrator.loadtest.report import RunInfo, build_report
     from orchestrator.loadtest.runner import Runner, RunPlan, every_second
     from orchestrator.loadtest.schedule import OpenLoop
     from orchestrator.loadtest.stats import Recorder
 
     scenario = setup.scenario
-    recorder = Recorder(_phases(scenario), scenario.warmup_s)
+    recorder = Recorder(scenario.phase_map(), scenario.warmup_s)
     plan = RunPlan(
         scenario.load,
         scenario.warmup_s,
@@ -339,10 +497,15 @@ def _execute(
         return client.request(request.method, request.path, request.headers, request.body)
 
     runner = Runner(plan, setup.mix.next, send, recorder)
+    watch = FaultWatch(
+        recorder.phases, scenario.warmup_s, runner.stop, abort=setup.invalid_phase == "abort"
+    )
     timeline = None
     if setup.backends is not None:
         admin = HttpClient(setup.backends, timeout_s=5.0)
-        timeline = FaultTimeline(admin, scenario.faults, time.perf_counter, gevent.sleep)
+        timeline = FaultTimeline(
+            admin, scenario.faults, time.perf_counter, gevent.sleep, on_error=watch.failed
+        )
     presses = 0
 
     def interrupted() -> None:
@@ -382,6 +545,8 @@ def _execute(
         duration_s=scenario.duration_s,
         ended_s=round(ended_s, 3),
         partial=runner.stopped_early,
+        aborted=watch.aborted,
+        invalid_phases=watch.invalid,
         scenario=scenario.name,
         mix=dict(scenario.mix),
         seed=setup.seed,
@@ -390,7 +555,7 @@ def _execute(
         max_inflight=setup.max_inflight,
         faults=tuple(timeline.applied) if timeline is not None else (),
     )
-    return build_report(recorder, info), runner.stopped_early
+    return build_report(recorder, info), runner.stopped_early and watch.aborted is None
 
 
 def _bounded(
@@ -415,7 +580,12 @@ def _describe_load(load: Any) -> str:
 
 def _progress_printer(stream: TextIO) -> Callable[[Any], None]:
     def show(progress: Any) -> None:
-        label = "warmup" if progress.warming_up else f"p99 {progress.p99_ms:.1f} ms"
+        if progress.warming_up:
+            label = "warmup"
+        elif progress.p99_ms is None:
+            label = f"p99 {NO_SAMPLES}"  # nothing completed in this second: no latency
+        else:
+            label = f"p99 {progress.p99_ms:.1f} ms"
         stream.write(
             f"\r{progress.elapsed_s:6.1f} s  {progress.rate:7.1f} req/s  "
             f"errors {progress.errors}  unsent {progress.not_sent}  "

@@ -9,10 +9,10 @@ import json
 from collections.abc import Callable, Sequence
 
 from orchestrator.loadtest.client import HttpClient, RequestError
-from orchestrator.loadtest.phase import FaultEvent
+from orchestrator.loadtest.phase import FaultEvent, PhaseMap
 from orchestrator.loadtest.report import AppliedFault
 
-__all__ = ["FaultApiError", "FaultTimeline", "apply_event"]
+__all__ = ["FaultApiError", "FaultTimeline", "FaultWatch", "apply_event", "check_fault_api"]
 
 _JSON = (("Content-Type", "application/json"),)
 
@@ -39,6 +39,25 @@ def apply_event(admin: HttpClient, event: FaultEvent) -> None:
         raise FaultApiError(f"{method} {path}: HTTP {response.status} {detail}")
 
 
+def check_fault_api(admin: HttpClient) -> None:
+    """Preflight: ``GET /_faults`` must answer 200 with ``{"faults": {...}}``, which only the
+    simulated services' admin API does; ``FaultApiError`` says what answered instead."""
+    try:
+        response = admin.request("GET", "/_faults")
+    except RequestError as exc:
+        raise FaultApiError(f"GET /_faults: {exc}") from exc
+    try:
+        listing = json.loads(response.body) if response.status == 200 else None  # noqa: PLR2004
+    except ValueError:
+        listing = None
+    if not isinstance(listing, dict) or not isinstance(listing.get("faults"), dict):
+        detail = response.body[:120].decode("utf-8", "replace")
+        raise FaultApiError(
+            f"GET /_faults: HTTP {response.status} {detail!r} is not the simulated services' "
+            "fault API"
+        )
+
+
 class FaultTimeline:
     """Runs the events of one scenario against one admin API, in order, on a clock."""
 
@@ -48,8 +67,11 @@ class FaultTimeline:
         events: Sequence[FaultEvent],
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        on_error: Callable[[AppliedFault], None] | None = None,
     ) -> None:
         self.admin = admin
+        #: Called at once with an event the admin API refused or did not answer.
+        self.on_error = on_error
         self.events = tuple(sorted(events, key=lambda event: event.at_s))
         self.applied: list[AppliedFault] = []
         self._clock = clock
@@ -64,9 +86,10 @@ class FaultTimeline:
             try:
                 apply_event(self.admin, event)
             except FaultApiError as exc:
-                self.applied.append(
-                    AppliedFault(event.at_s, None, event.service, event.fault, str(exc))
-                )
+                failed = AppliedFault(event.at_s, None, event.service, event.fault, str(exc))
+                self.applied.append(failed)
+                if self.on_error is not None:
+                    self.on_error(failed)
             else:
                 applied_s = round(self._clock() - start, 3)
                 self.applied.append(AppliedFault(event.at_s, applied_s, event.service, event.fault))
@@ -78,3 +101,28 @@ class FaultTimeline:
         except FaultApiError as exc:
             return str(exc)
         return None
+
+
+class FaultWatch:
+    """What a run does about a fault the admin API did not apply (``FaultTimeline``'s
+    ``on_error``): the phase it was to start is invalid (its name says a fault that was not
+    there), and with ``abort`` the run is stopped at once."""
+
+    def __init__(
+        self, phases: PhaseMap, warmup_s: float, stop: Callable[[], None], *, abort: bool
+    ) -> None:
+        #: Invalid phases by name, with the reason.
+        self.invalid: dict[str, str] = {}
+        #: Why the run was stopped, or None.
+        self.aborted: str | None = None
+        self._phases, self._warmup_s, self._stop, self._abort = phases, warmup_s, stop, abort
+
+    def failed(self, fault: AppliedFault) -> None:
+        """A fault change that did not happen."""
+        reason = f"the fault at {fault.at_s:g} s was not applied"
+        # An event in the warmup sets the state the first phase starts in.
+        phase = self._phases.phases[self._phases.index(max(fault.at_s, self._warmup_s))]
+        self.invalid.setdefault(phase.name, reason)
+        if self._abort and self.aborted is None:
+            self.aborted = reason
+            self._stop()

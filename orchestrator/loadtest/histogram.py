@@ -70,6 +70,13 @@ class LatencyHistogram:
         """Add every value of ``other`` into this histogram."""
         self._hdr.add(other._hdr)
 
+    @classmethod
+    def decode(cls, encoded: str) -> LatencyHistogram:
+        """A histogram from ``encode``'s text (a saved report's cells can be merged again)."""
+        histogram = cls()
+        histogram._hdr.add(HdrHistogram.decode(encoded.encode("ascii")))
+        return histogram
+
     def encode(self) -> str:
         """The standard compressed, base64 HdrHistogram encoding (readable by HdrHistogram
         tools in any language)."""

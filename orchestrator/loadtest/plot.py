@@ -12,7 +12,23 @@ from typing import Any
 
 __all__ = ["plot_report"]
 
-_FAULT_COLOURS = ("#f4a261", "#e76f51", "#e9c46a", "#2a9d8f", "#8ab17d")
+# Fault windows in yellows and purples: red stays the colour of errors.
+_FAULT_COLOURS = ("#e9c46a", "#b39ddb", "#f4a261", "#80cbc4", "#c5b358")
+#: Latency lines: name, colour, style, width (p99 boldest).
+_LATENCY_LINES = (
+    ("max", "#9e9e9e", ":", 1.0),
+    ("p50", "#1f77b4", "-", 1.4),
+    ("p90", "#2ca02c", "-", 1.4),
+    ("p99", "#6a1b9a", "-", 2.0),
+)
+_Z = {"max": 2, "p50": 3, "p90": 4, "p99": 5}
+#: Rate lines: label, series key(s), colour, style, width; errors red, failures black.
+_RATE_LINES = (
+    ("responses/s", "completed", "#1f77b4", "-", 1.4),
+    ("scheduled/s", "scheduled", "#7f7f7f", "--", 1.0),
+    ("5xx/s", "errors_5xx", "#d62728", "-", 1.4),
+    ("failed+unsent/s", "failed+not_sent", "#000000", "-", 1.2),
+)
 
 
 def plot_report(report: Mapping[str, Any], path: str) -> None:
@@ -30,24 +46,21 @@ def plot_report(report: Mapping[str, Any], path: str) -> None:
     figure, (latency_ax, rate_ax) = plt.subplots(
         2, 1, sharex=True, figsize=(12, 7.5), height_ratios=(3, 2), layout="constrained"
     )
-    for name, style in (("p50", "-"), ("p90", "-"), ("p99", "-"), ("max", ":")):
+    # max first, thin and grey, p99 last and thickest: p99 stays visible where it meets max.
+    for name, colour, style, width in _LATENCY_LINES:
         values = [
             point["latency_ms"][name] if point["scheduled"] > point["not_sent"] else nan
             for point in series
         ]
-        latency_ax.plot(seconds, values, style, label=name, linewidth=1.4)
+        latency_ax.plot(
+            seconds, values, style, color=colour, label=name, linewidth=width, zorder=_Z[name]
+        )
     latency_ax.set_yscale("log")
     latency_ax.set_ylabel("latency (ms, from scheduled send)")
     latency_ax.grid(visible=True, which="both", alpha=0.3)
-    rate_ax.plot(seconds, [p["completed"] for p in series], label="responses/s", linewidth=1.4)
-    rate_ax.plot(seconds, [p["scheduled"] for p in series], "--", label="scheduled/s", linewidth=1)
-    rate_ax.plot(seconds, [p["errors_5xx"] for p in series], label="5xx/s", linewidth=1.2)
-    rate_ax.plot(
-        seconds,
-        [p["failed"] + p["not_sent"] for p in series],
-        label="failed+unsent/s",
-        linewidth=1.2,
-    )
+    for label, keys, colour, style, width in _RATE_LINES:
+        values = [sum(point[k] for k in keys.split("+")) for point in series]
+        rate_ax.plot(seconds, values, style, color=colour, label=label, linewidth=width)
     rate_ax.set_ylabel("requests per second")
     rate_ax.set_xlabel("seconds since the run started")
     rate_ax.grid(visible=True, alpha=0.3)
@@ -63,11 +76,20 @@ def plot_report(report: Mapping[str, Any], path: str) -> None:
             axis.axvspan(
                 phase["start_s"], phase["end_s"], color=colour, alpha=0.25, label=phase["name"]
             )
-    latency_ax.legend(loc="upper left", fontsize="small", ncols=3)
-    rate_ax.legend(loc="upper left", fontsize="small", ncols=3)
+        # Outside the axes, on the right: a legend inside would hide the first seconds.
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     latency_ax.set_title(
         f"{run['scenario'] or 'ad-hoc run'}: {run['load']} against {run['target']}"
         + (" (partial)" if run["partial"] else "")
+        + _verdict(report)
     )
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _verdict(report: Mapping[str, Any]) -> str:
+    results = report.get("thresholds") or ()
+    failed = sum(not result["passed"] for result in results)
+    if not results:
+        return ""
+    return f" - thresholds: {failed} of {len(results)} FAILED" if failed else " - thresholds: pass"

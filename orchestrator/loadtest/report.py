@@ -16,6 +16,7 @@ from orchestrator.loadtest.groups import summarize
 from orchestrator.loadtest.histogram import PERCENTILES
 from orchestrator.loadtest.phase import Phase, describe_fault
 from orchestrator.loadtest.stats import Cell, Recorder
+from orchestrator.loadtest.threshold import render_results
 
 __all__ = ["AppliedFault", "RunInfo", "build_report", "describe_routes", "render_tables"]
 
@@ -56,6 +57,10 @@ class RunInfo:
     #: With ``--route``: every API family and the base URL its requests went to; empty when
     #: everything went to ``target``.
     routes: Mapping[str, str] = field(default_factory=dict)
+    #: Why the run was stopped before its end by the tool itself (a fault not applied).
+    aborted: str | None = None
+    #: Phases whose planned faults did not happen, by name, with the reason.
+    invalid_phases: Mapping[str, str] = field(default_factory=dict)
 
 
 def _cell_json(cell: Cell, duration_s: float) -> dict[str, Any]:
@@ -103,7 +108,11 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
     lag = recorder.send_lag.summary_ms()
     return {
         "version": REPORT_VERSION,
-        "run": {key: value for key, value in asdict(info).items() if key != "faults"},
+        "run": {
+            key: value
+            for key, value in asdict(info).items()
+            if key not in {"faults", "invalid_phases"}
+        },
         "generator": {
             "send_lag_ms": {key: lag[key] for key in ("p50", "p99", "max")},
             "not_sent": recorder.not_sent_total,
@@ -111,7 +120,14 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
             "cpu_share": round(info.cpu_s / info.ended_s, 3) if info.ended_s > 0 else 0.0,
         },
         "phases": [
-            {"name": p.name, "start_s": p.start_s, "end_s": p.end_s, "faults": list(p.faults)}
+            {
+                "name": p.name,
+                "start_s": p.start_s,
+                "end_s": p.end_s,
+                "faults": list(p.faults),
+                # Why the phase is not what it says (its fault was not applied), or None.
+                "invalid": info.invalid_phases.get(p.name),
+            }
             for p in phases
         ],
         "faults": [asdict(applied) for applied in info.faults],
@@ -196,6 +212,8 @@ def render_tables(report: Mapping[str, Any]) -> str:
     lines: list[str] = []
     measured = max(0.0, run["ended_s"] - run["warmup_s"])
     partial = " - PARTIAL (interrupted)" if run["partial"] else ""
+    if run.get("aborted"):
+        partial = f" - ABORTED ({run['aborted']})"
     lines.append(
         f"== {run['scenario'] or 'ad-hoc run'}: {run['load']} against {_against(run)}, "
         f"{measured:.1f} s measured after {run['warmup_s']:g} s warmup{partial}"
@@ -204,7 +222,7 @@ def render_tables(report: Mapping[str, Any]) -> str:
     if routes:
         lines.append("routes: " + describe_routes(routes))
     lines.append("latency in ms from the scheduled send time; fail = no HTTP response")
-    width = max(8, *(len(name) for name in report["endpoints"]))
+    width = max([8, *(len(name) for name in report["endpoints"])])  # a run may record none
     lines.append(_header("endpoint", width))
     for name, data in report["endpoints"].items():
         lines.append(_row(name, width, data["total"]))
@@ -212,7 +230,11 @@ def render_tables(report: Mapping[str, Any]) -> str:
     lines.extend(_client_rows(report.get("clients") or {}))
     phases = report["phases"]
     if len(phases) > 1:
-        labels = [f"{p['name']} [{p['start_s']:g}-{p['end_s']:g} s)" for p in phases]
+        labels = [
+            f"{p['name']} [{p['start_s']:g}-{p['end_s']:g} s)"
+            + (" INVALID" if p.get("invalid") else "")
+            for p in phases
+        ]
         phase_width = max(len(label) for label in labels)
         blocks = [*report["endpoints"].items(), ("all", report["all"])]
         for name, data in blocks:
@@ -287,12 +309,16 @@ def _notes(report: Mapping[str, Any]) -> list[str]:
     for fault in report["faults"]:
         service = fault["service"] or "all"
         change = fault["fault"]
+        # describe_fault names the service itself: "licensing hang", "heal licensing".
         what = f"heal {service}" if change is None else describe_fault(service, change)
         when = "FAILED" if fault["applied_s"] is None else f"applied at {fault['applied_s']:.3f} s"
         error = f" ({fault['error']})" if fault["error"] else ""
-        lines.append(
-            f"fault at {fault['at_s']:g} s: {fault['service'] or 'all'} {what} {when}{error}"
-        )
+        lines.append(f"fault at {fault['at_s']:g} s: {what} {when}{error}")
+    lines.extend(
+        f"INVALID phase {phase['name']!r}: {phase['invalid']}"
+        for phase in report["phases"]
+        if phase.get("invalid")
+    )
     generator = report["generator"]
     lag = generator["send_lag_ms"]
     lines.append(
@@ -305,4 +331,5 @@ def _notes(report: Mapping[str, Any]) -> list[str]:
             "WARNING: the generator fell behind its schedule; latencies include its own "
             "lateness and the offered load was lower than planned."
         )
+    lines.extend(render_results(report.get("thresholds") or ()))
     return lines

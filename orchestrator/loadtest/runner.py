@@ -64,7 +64,8 @@ class Progress:
     errors: int
     not_sent: int
     inflight: int
-    p99_ms: float
+    #: The p99 of the requests recorded since the last snapshot; None when there were none.
+    p99_ms: float | None
     warming_up: bool
 
 
@@ -167,6 +168,7 @@ class Runner:
         rate = (self.completed - completed_then) / elapsed if elapsed > 0 else 0.0
         self._window = (now, self.completed)
         offset = now - self.start
+        recent = self.recorder.take_recent()
         return Progress(
             elapsed_s=offset,
             rate=rate,
@@ -174,7 +176,7 @@ class Runner:
             errors=self.errors,
             not_sent=self.recorder.not_sent_total,
             inflight=self.inflight,
-            p99_ms=self.recorder.so_far.percentile_ms(99.0),
+            p99_ms=recent.percentile_ms(99.0) if recent.count else None,
             warming_up=offset < self.plan.warmup_s,
         )
 

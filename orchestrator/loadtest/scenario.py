@@ -31,6 +31,13 @@ run's rate is the clients' sum)::
     source = "127.0.0.2"
     mix = { home = 1 }
 
+Pass/fail criteria (``threshold.py``): a ``[thresholds]`` table, selector to a list of
+``METRIC OP VALUE`` strings; a phase is chosen with ``@`` in the (quoted) key::
+
+    [thresholds]
+    all = ["errors<1%"]
+    "play@fault" = ["p99<1500ms"]
+
 Every problem is a ``ScenarioError`` naming the file and the key, e.g.
 ``scenarios/x.toml: faults[1].error_rate: must be a number from 0 to 1``.
 """
@@ -48,17 +55,18 @@ from typing import Any
 
 from backends.simulated.faults import Fault, FaultError
 from backends.simulated.reference import SERVICES
-from orchestrator.loadtest.groups import ClientGroup
+from orchestrator.loadtest.groups import SEPARATOR, ClientGroup
 from orchestrator.loadtest.mix import DEFAULT_MIX, ENDPOINTS
-from orchestrator.loadtest.phase import FaultEvent
+from orchestrator.loadtest.phase import FaultEvent, PhaseMap
 from orchestrator.loadtest.schedule import ClosedLoop, Load, OpenLoop, RateStep
+from orchestrator.loadtest.threshold import Threshold, ThresholdError, parse_table
 
 __all__ = ["MAX_DURATION_S", "MAX_WARMUP_S", "Scenario", "ScenarioError", "load_scenario"]
 
 #: Upper bounds that keep every run finite and short enough to sit through.
 MAX_DURATION_S = 3600.0
 MAX_WARMUP_S = 600.0
-_TOP_KEYS = frozenset({"description", "load", "mix", "faults", "clients"})
+_TOP_KEYS = frozenset({"description", "load", "mix", "faults", "clients", "thresholds"})
 _CLIENT_KEYS = frozenset({"name", "rate", "member", "source", "mix"})
 _CLIENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -91,11 +99,33 @@ class Scenario:
     timeout_s: float | None = None
     #: Client groups (``[[clients]]``); empty: one client, the whole load.
     clients: tuple[ClientGroup, ...] = ()
+    #: What the run must show to pass (``[thresholds]``); checked after the run.
+    thresholds: tuple[Threshold, ...] = ()
 
     @property
     def end_s(self) -> float:
         """When the run ends: warmup plus the measured duration."""
         return self.warmup_s + self.duration_s
+
+    def phase_map(self) -> PhaseMap:
+        """The run's phases: cut at each fault event; a rate ramp without faults gets one
+        phase per step (how the service holds up at each offered load)."""
+        load = self.load
+        if not self.faults and isinstance(load, OpenLoop) and len(load.steps) > 1:
+            steps = [(step.at_s, step.rate) for step in load.steps]
+            return PhaseMap.from_steps(steps, self.warmup_s, self.end_s)
+        return PhaseMap.from_timeline(self.faults, self.warmup_s, self.end_s)
+
+    def endpoints(self) -> frozenset[str]:
+        """Every endpoint name the run can record (``client:endpoint`` with client groups)."""
+        if not self.clients:
+            return frozenset(name for name, weight in self.mix.items() if weight > 0)
+        return frozenset(
+            f"{group.name}{SEPARATOR}{name}"
+            for group in self.clients
+            for name, weight in (group.mix or self.mix).items()
+            if weight > 0
+        )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -183,9 +213,28 @@ def parse_scenario(data: Mapping[str, Any], *, name: str, source: str) -> Scenar
     )
     mix = _mix(check, data.get("mix"))
     faults = _faults(check, data.get("faults", []), warmup_s + duration_s)
+    thresholds = _thresholds(check, data.get("thresholds", {}))
     return Scenario(
-        name, description, load, duration_s, warmup_s, mix, faults, max_inflight, timeout_s, clients
+        name,
+        description,
+        load,
+        duration_s,
+        warmup_s,
+        mix,
+        faults,
+        max_inflight,
+        timeout_s,
+        clients,
+        thresholds,
     )
+
+
+def _thresholds(check: _Checker, value: object) -> tuple[Threshold, ...]:
+    table = check.table(value, "thresholds")
+    try:
+        return parse_table(table, source=check.source)
+    except ThresholdError as exc:
+        raise check.fail("", str(exc)) from exc
 
 
 def _clients(check: _Checker, value: object) -> tuple[ClientGroup, ...]:

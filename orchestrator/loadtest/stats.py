@@ -86,7 +86,8 @@ class Recorder:
         self.series: dict[int, SecondBin] = {}
         self.send_lag = LatencyHistogram()
         self.warmup_requests = 0
-        self.so_far = LatencyHistogram()
+        #: Latencies since the progress line last read them (``take_recent``).
+        self.recent = LatencyHistogram()
         self.responses = 0
         self.failures = 0
         self.not_sent_total = 0
@@ -126,7 +127,7 @@ class Recorder:
             return
         cell = self._cell(endpoint, scheduled_s)
         cell.latency.record(latency_s)
-        self.so_far.record(latency_s)
+        self.recent.record(latency_s)
         scheduled_bin = self._bin(scheduled_s)
         scheduled_bin.latency.record(latency_s)
         scheduled_bin.scheduled += 1
@@ -146,6 +147,11 @@ class Recorder:
             cell.degraded_by.update(degraded)
         if retry_after is not None:
             cell.retry_after[retry_after] += 1
+
+    def take_recent(self) -> LatencyHistogram:
+        """The latencies recorded since the last call (and start afresh)."""
+        recent, self.recent = self.recent, LatencyHistogram()
+        return recent
 
     def sample(self, endpoint: str, what: str, detail: str) -> None:
         """Keep the first ``detail`` seen for an endpoint's error ``what`` (e.g. ``503``)."""

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from gevent.pywsgi import WSGIServer
 
 from backends.simulated import SimulatedBackends
 from orchestrator.config import load_settings
@@ -187,3 +188,58 @@ def test_every_target_must_answer_before_the_run(two_apis, capsys):
     code = main(["--target", discovery, "--route", f"playback={closed}", "--duration", "1"])
     assert code == 1
     assert f"loadtest: {closed} (playback) does not answer" in capsys.readouterr().err
+
+
+@pytest.fixture
+def refusing_admin() -> Iterator[str]:
+    """A fault API that lists faults and heals, but refuses to set any (HTTP 503)."""
+
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        status = "503 Service Unavailable" if method == "PUT" else "200 OK"
+        start_response(status, [("Content-Type", "application/json")])
+        return [b'{"error": "refused"}' if method == "PUT" else b'{"faults": {}}']
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None, error_log=None)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["abort", "mark"])
+def test_a_fault_that_is_not_applied_fails_the_run_as_a_tool_error(
+    urls, refusing_admin, tmp_path, mode
+):
+    """abort: the run stops at the fault (1.5 s of 3) and says why; mark: it runs to the end
+    with that phase INVALID. Either way exit 1, and no threshold can pass over that phase."""
+    target, _ = urls
+    scenario = tmp_path / "short.toml"
+    scenario.write_text(SCENARIO + '[thresholds]\n"all@fault" = ["errors<100%"]\n')
+    report_path = tmp_path / "report.json"
+    out = io.StringIO()
+    code = main(
+        [
+            "--scenario", str(scenario), "--target", target, "--backends", refusing_admin,
+            "--invalid-phase", mode, "--json", str(report_path), "--no-progress",
+        ],
+        out=out,
+    )  # fmt: skip
+    assert code == 1, out.getvalue()
+    report = json.loads(report_path.read_text())
+    phases = {phase["name"]: phase["invalid"] for phase in report["phases"]}
+    assert phases["ratings 50% errors"] == "the fault at 1.5 s was not applied"
+    (threshold,) = report["thresholds"]
+    assert not threshold["passed"]
+    assert threshold["reason"].startswith("phase not valid: ratings 50% errors")
+    printed = out.getvalue()
+    assert "INVALID phase 'ratings 50% errors': the fault at 1.5 s was not applied" in printed
+    assert "fault at 1.5 s: ratings 50% errors FAILED (PUT /_faults/ratings: HTTP 503" in printed
+    if mode == "abort":
+        assert report["run"]["aborted"] == "the fault at 1.5 s was not applied"
+        assert report["run"]["ended_s"] < 2.0
+        assert "ABORTED (the fault at 1.5 s was not applied)" in printed.splitlines()[0]
+    else:
+        assert report["run"]["aborted"] is None
+        assert report["run"]["ended_s"] == 3.0

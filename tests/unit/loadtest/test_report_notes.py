@@ -5,7 +5,7 @@ from __future__ import annotations
 from run_info import run_info
 
 from orchestrator.loadtest.phase import PhaseMap
-from orchestrator.loadtest.report import build_report, render_tables
+from orchestrator.loadtest.report import AppliedFault, build_report, render_tables
 from orchestrator.loadtest.stats import Recorder
 
 
@@ -39,3 +39,17 @@ def test_the_notes_sum_them_over_endpoints():
         "with Retry-After (counted, not obeyed): 503 dependency_unavailable 1, 503 overloaded 4"
         in text.splitlines()
     )
+
+
+def test_a_fault_line_names_the_service_once():
+    """ "fault at 25 s: licensing hang applied ...", "heal licensing", "heal all"."""
+    recorder = Recorder(PhaseMap.from_timeline([], 0, 10), warmup_s=0)
+    faults = (
+        AppliedFault(25, 25.002, "licensing", {"hang": True}),
+        AppliedFault(45, 45.001, "licensing", None),
+        AppliedFault(50, None, None, None, "connect: refused"),
+    )
+    lines = render_tables(build_report(recorder, run_info(faults=faults))).splitlines()
+    assert "fault at 25 s: licensing hang applied at 25.002 s" in lines
+    assert "fault at 45 s: heal licensing applied at 45.001 s" in lines
+    assert "fault at 50 s: heal all FAILED (connect: refused)" in lines

@@ -214,3 +214,14 @@ def test_open_loop_counts_retry_after_answers_and_never_backs_off():
     assert sent_at == [round(i / 10, 6) for i in range(20)]
     cell = recorder.cells[(0, "home")]
     assert cell.retry_after == {"503 overloaded": 10, "503 dependency_unavailable": 10}
+
+
+def test_progress_p99_covers_the_last_interval_and_is_none_without_samples():
+    """The progress line's p99 is of the requests since the last snapshot; a second with no
+    completed request has none (shown as a dash), not 0.0 ms."""
+    clock = FakeClock()
+    runner, recorder = _runner(RunPlan(OpenLoop.constant(10), 0, 1), lambda _r: OK, clock)
+    runner.start = clock()
+    recorder.record("home", 0.1, 0.3, 0.2, status=200)
+    assert runner.progress().p99_ms == pytest.approx(200, rel=1e-3)
+    assert runner.progress().p99_ms is None

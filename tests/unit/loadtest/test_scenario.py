@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.loadtest.scenario import ScenarioError, load_scenario, parse_scenario
 from orchestrator.loadtest.schedule import ClosedLoop, OpenLoop
+from orchestrator.loadtest.threshold import check_applicable
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 LOAD = {"rate": 10, "duration_s": 5}
@@ -103,3 +104,27 @@ def test_a_missing_file_is_a_scenario_error(tmp_path):
     """An unreadable path is reported, not a traceback."""
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "nope.toml")
+
+
+def test_a_thresholds_table_parses_with_the_file_as_source():
+    """[thresholds] keys are selectors (with @phase), values METRIC OP VALUE strings."""
+    scenario = _parse({"load": LOAD, "thresholds": {"all": "errors<1%", "play@fault": ["p99<2s"]}})
+    assert [(t.expression, t.bound, t.source) for t in scenario.thresholds] == [
+        ("all.errors<1%", 0.01, "t.toml"),
+        ("play@fault.p99<2s", 2000.0, "t.toml"),
+    ]
+
+
+def test_a_bad_threshold_names_the_file_and_key():
+    """The error reads like every other scenario error."""
+    with pytest.raises(ScenarioError, match=r"^t\.toml: thresholds\.home\[0\]: 'home\.p95<1s'"):
+        _parse({"load": LOAD, "thresholds": {"home": ["p95<1s"]}})
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_states_thresholds_its_run_can_judge(path):
+    """Each scenario says what it proves as thresholds, on endpoints and phases it has."""
+    scenario = load_scenario(path)
+    assert scenario.thresholds
+    phases = [{"name": p.name, "faults": p.faults} for p in scenario.phase_map()]
+    check_applicable(scenario.thresholds, scenario.endpoints(), phases)
