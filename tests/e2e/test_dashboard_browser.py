@@ -1,4 +1,4 @@
-"""The live dashboard in a real browser: headless Chromium (``tests/e2e/browser.py``) opens
+"""The live dashboard in a real browser: headless Chromium (``tests/browser.py``) opens
 ``/_admin/dashboard`` of a running ``frontdoor serve``, is given the admin token through the
 page's form, and shows a faulted backend's breaker open and its error % risen within a few
 seconds while device traffic flows, then the breaker closed again after the fault heals,

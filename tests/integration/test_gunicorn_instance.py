@@ -209,3 +209,50 @@ def test_the_dashboard_stream_shows_both_workers(instance):
     assert [w["pid"] for w in data["instance"]["workers"]] == pids
     for backend in data["backends"]:
         assert [w["pid"] for w in backend["workers"]] == pids
+
+
+PAGE_S = 10
+_PAGE_STATE = """
+const header = document.getElementById("workers");
+const card = document.querySelector('div.card[data-backend="licensing"]');
+const rows = card ? card.querySelectorAll("table.workers tr[data-pid]") : [];
+return {workers: header ? header.textContent : "",
+        pids: Array.from(rows).map((row) => Number(row.dataset.pid)),
+        states: Array.from(rows).map((row) => row.querySelector("td.breaker").textContent),
+        breaker: card ? card.querySelector("span.breaker").textContent : "",
+        status: document.getElementById("status").textContent};
+"""
+
+
+def test_the_page_shows_both_workers_and_forces_both_from_a_real_browser(instance, tmp_path):
+    """The dashboard under gunicorn in headless Chromium: the header names both workers,
+    each card has a row per worker, and "force open" from the page (its prompt answered)
+    opens licensing in both, which the page reports; no script error."""
+    from browser import headless_chromium, severe_console_messages
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    pids = instance.pids()
+    with headless_chromium(tmp_path / "chromedriver.log") as driver:
+        driver.get(f"{instance.url}/_admin/dashboard")
+        driver.find_element(By.ID, "token").send_keys(ADMIN)
+        driver.find_element(By.CSS_SELECTOR, "form#login button[type=submit]").click()
+        wait = WebDriverWait(driver, PAGE_S, poll_frequency=0.1)
+        seen = wait.until(lambda d: (s := d.execute_script(_PAGE_STATE))["pids"] and s)
+        assert seen["workers"] == f"2 workers (pids {pids[0]}, {pids[1]})"
+        assert seen["pids"] == pids
+        assert seen["states"] == ["closed", "closed"]
+
+        card = driver.find_element(By.CSS_SELECTOR, 'div.card[data-backend="licensing"]')
+        card.find_element(By.XPATH, ".//button[text()='force open']").click()
+        prompt = wait.until(lambda d: d.switch_to.alert)
+        prompt.send_keys("browser test")
+        prompt.accept()
+        seen = wait.until(
+            lambda d: (s := d.execute_script(_PAGE_STATE))["states"] == ["open", "open"] and s
+        )
+        assert seen["status"] == "licensing: open on 2/2 workers"
+        assert seen["breaker"].startswith("open (forced)")
+        assert severe_console_messages(driver) == []
+    licensing = instance.backend("licensing")
+    assert licensing["breaker"]["workers"] == {"open": 2}
