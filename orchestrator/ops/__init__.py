@@ -24,7 +24,8 @@ if TYPE_CHECKING:
         install_json_logging,
         log_greenlet_errors,
     )
-    from orchestrator.ops.admin import AdminHandler, AdminRequest, EndpointWindows, gauge_snapshot
+    from orchestrator.ops.admin import AdminHandler, AdminRequest
+    from orchestrator.ops.instance import Instance, LocalWorker
     from orchestrator.ops.metrics import (
         GaugeReporter,
         GaugeSnapshot,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
         RequestMetrics,
         StatsdSink,
     )
+    from orchestrator.ops.peers import PeerChannel, WorkerDirectory
+    from orchestrator.ops.views import EndpointWindows, gauge_snapshot
 
 __all__ = [
     "FIELDS_ATTR",
@@ -44,13 +47,17 @@ __all__ = [
     "EventLog",
     "GaugeReporter",
     "GaugeSnapshot",
+    "Instance",
     "JsonFormatter",
+    "LocalWorker",
     "MetricNames",
     "Metrics",
     "NullSink",
+    "PeerChannel",
     "RequestMetrics",
     "SheddingMonitor",
     "StatsdSink",
+    "WorkerDirectory",
     "access_entry",
     "backend_calls",
     "gauge_snapshot",
@@ -76,7 +83,10 @@ if not TYPE_CHECKING:
                 "install_json_logging",
                 "log_greenlet_errors",
             ),
-            "admin": ("AdminHandler", "AdminRequest", "EndpointWindows", "gauge_snapshot"),
+            "admin": ("AdminHandler", "AdminRequest"),
+            "instance": ("Instance", "LocalWorker"),
+            "peers": ("PeerChannel", "WorkerDirectory"),
+            "views": ("EndpointWindows", "gauge_snapshot"),
             "metrics": (
                 "GaugeReporter",
                 "GaugeSnapshot",
