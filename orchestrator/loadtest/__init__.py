@@ -7,7 +7,10 @@ address and rate), ``phase`` (fault timeline -> phases), ``scenario`` (TOML file
 ``faults`` (the admin-API client that applies a timeline), ``histogram`` (HDR adapter),
 ``threshold`` (pass/fail criteria: parser and evaluator),
 ``stats`` (per phase/endpoint/second accumulation), ``runner`` (drives a run), ``report``
-(JSON and tables), ``plot`` (PNG), ``cli`` (``main``). Nothing here runs at import time.
+(JSON and tables), ``plot`` (PNG), ``svg`` and ``html_report`` (the self-contained HTML
+page), ``compare`` (two runs, changes beyond noise), ``offline`` (``report`` and ``compare``
+on saved JSON), ``recording`` and ``replay`` (captured traffic replayed against one or two
+targets, responses diffed), ``cli`` (``main``). Nothing here runs at import time.
 
 Public: ``__all__``: ``main`` and the pieces benchmarks reuse (client, target, histogram) or
 a run is made of. A new endpoint of the load mix goes in ``mix.ENDPOINTS``; a new scenario is

@@ -7,6 +7,15 @@ simulated microservices on a timeline, and report latency per endpoint and per p
     bin/loadtest --target http://127.0.0.1:8081 --route playback=http://127.0.0.1:8082
 
     bin/loadtest --scenario scenarios/baseline.toml --threshold 'home.p99<250ms'
+    bin/loadtest --scenario scenarios/licensing-hang.toml --json run.json --html run.html
+
+Saved reports (nothing is sent; see bin/loadtest report --help, compare --help):
+    bin/loadtest report run.json --html run.html      # HTML report of a saved --json
+    bin/loadtest compare before.json after.json       # changes beyond noise; 99 if worse
+
+Replay (docs/replay.md; see bin/loadtest replay --help):
+    bin/loadtest replay record --listen 127.0.0.1:8090 --target URL --out rec.jsonl
+    bin/loadtest replay run rec.jsonl --target A --target B   # 99 if responses differ
 
 Only ever sends to --target, the --route URLs and --backends, which must be loopback
 addresses unless --allow-remote is given. Every run is bounded (duration, request cap) and
@@ -31,7 +40,8 @@ Exit codes:
        was not applied during it (the run is aborted, or with --invalid-phase=mark its
        phase is marked INVALID and the run fails)
   2    usage error: bad arguments, scenario file or threshold (nothing was sent)
-  99   the run completed and at least one threshold failed
+  99   the run completed and at least one threshold failed (compare: a regression
+       beyond noise was flagged)
   130  interrupted (Ctrl-C); the partial report is printed
 """
 
@@ -49,7 +59,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["EXIT_OK", "EXIT_THRESHOLDS", "EXIT_TOOL", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_OK", "EXIT_REGRESSION", "EXIT_THRESHOLDS", "EXIT_TOOL", "EXIT_USAGE", "main"]
 
 EXIT_OK = 0
 #: A target or the fault API did not answer, or a fault was not applied.
@@ -57,6 +67,8 @@ EXIT_TOOL = 1
 EXIT_USAGE = 2
 #: The run completed and a threshold failed (k6 uses 99 for this too).
 EXIT_THRESHOLDS = 99
+#: ``compare`` flagged a regression beyond noise: the same code as a failed threshold.
+EXIT_REGRESSION = EXIT_THRESHOLDS
 EXIT_INTERRUPTED = 130
 #: Judges a run that names no threshold: an ad-hoc run still fails on 5xx or no answers.
 DEFAULT_THRESHOLD = "all.errors<1%"
@@ -165,6 +177,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="draw latency and throughput")
     parser.add_argument(
+        "--html",
+        metavar="FILE.html",
+        help="write a self-contained HTML report (charts, thresholds, phase tables)",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="no live progress line (default on a TTY)"
     )
     return parser
@@ -176,9 +193,21 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run a load test; returns the exit code: 0 passed, 1 tool error (unreachable, fault
-    not applied), 2 usage, 99 a threshold failed, 130 interrupted."""
-    _patch()
+    not applied), 2 usage, 99 a threshold failed, 130 interrupted. ``report`` and
+    ``compare`` as the first argument read saved reports instead (``offline``); ``replay``
+    records and replays traffic (``replay``)."""
     out = sys.stdout if out is None else out
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in {"report", "compare"}:
+        from orchestrator.loadtest.offline import run_offline
+
+        return run_offline(argv, out)
+    _patch()
+    if argv[:1] == ["replay"]:
+        # Record device traffic, replay it against one or two targets, diff: docs/replay.md.
+        from orchestrator.loadtest.replay import main as replay_main
+
+        return replay_main(argv[1:], out=out)
     args = _parser().parse_args(argv)
     try:
         return _run(args, out)
@@ -415,6 +444,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         from orchestrator.loadtest.plot import plot_report
 
         plot_report(report, args.plot)
+    if args.html:
+        from orchestrator.loadtest.html_report import write_html
+
+        write_html(report, args.html)
     if report["run"]["aborted"] or report["verdict"]["invalid_phases"]:
         faults = [f for f in report["faults"] if f["applied_s"] is None]
         for fault in faults:

@@ -154,7 +154,27 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
             }
             for second, bucket in sorted(recorder.series.items())
         ],
+        # Per endpoint, per second in which requests were scheduled (what became of them):
+        # the HTML report's latency and status charts.
+        "endpoint_series": _endpoint_series(recorder, endpoints),
     }
+
+
+def _endpoint_series(recorder: Recorder, endpoints: Sequence[str]) -> dict[str, list[Any]]:
+    series: dict[str, list[Any]] = {endpoint: [] for endpoint in endpoints}
+    for (second, endpoint), bucket in sorted(recorder.endpoint_series.items()):
+        series.setdefault(endpoint, []).append(
+            {
+                "t": second,
+                "scheduled": bucket.scheduled,
+                "status": dict(sorted(bucket.statuses.items())),
+                "failed": bucket.failed,
+                "not_sent": bucket.not_sent,
+                "degraded": bucket.degraded,
+                "latency_ms": bucket.latency.summary_ms(),
+            }
+        )
+    return series
 
 
 _ORDER = ("home", "search", "title", "play", "heartbeat", "history", "plans", "signup")
