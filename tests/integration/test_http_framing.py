@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import gevent
 import pytest
 from gunicorn_run import free_port, start_gunicorn, wait_listening
 from raw_http import HangGuardError
@@ -360,6 +361,24 @@ def test_a_kept_alive_connection_is_served_then_closed_once_idle(served):
                 received += sock.recv(65536)
             assert received.startswith(b"HTTP/1.1 200")
         assert read_to_close(sock) == b""
+
+
+def test_the_idle_timeout_is_per_wait_not_per_connection(served):
+    """Each idle wait gets the whole ``server.idle_timeout_s`` (0.5 s here): four requests
+    each after 0.35 s of silence (1.4 s idle in all) are all answered. (A timer re-started
+    after a stop counts down only what was left of it: the connection was closed once its
+    idle gaps added up to 0.5 s, as the client sent on it.)"""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT_S) as sock:
+        for n in range(4):
+            if n:
+                gevent.sleep(0.35)  # the idle gap under test, not a synchronisation
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Request-Id: i%d\r\n\r\n" % n)
+            received = b""
+            while b"i%d" % n not in received or not received.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, f"request {n}: the server closed the connection"
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200")
 
 
 # -- the same under gunicorn's worker ------------------------------------------------------
