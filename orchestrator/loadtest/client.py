@@ -8,7 +8,11 @@ settings, so every request the report counts is exactly one request on the wire.
 
 One ``HttpClient`` talks to one origin and keeps a LIFO stack of idle connections; each
 in-flight request owns its connection, so the number of sockets never exceeds the caller's
-in-flight bound. Every failure is one ``RequestError`` with a ``FailureKind``.
+in-flight bound. A connection idle for longer than ``max_idle_s`` (30 s) is closed rather
+than reused, as browsers and device HTTP stacks do: a server closes idle keep-alive
+connections (Frontdoor after ``server.idle_timeout_s``, 60 s less up to 25%), and a request
+sent on one it is closing fails for the client's reasons, not the server's. Every failure
+is one ``RequestError`` with a ``FailureKind``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import datetime as dt
 import email.utils
 import enum
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import gevent
@@ -192,16 +197,22 @@ class HttpClient:
         connect_timeout_s: float = 3.0,
         max_body_bytes: int = 8 * 1024 * 1024,
         max_idle: int = 1024,
+        max_idle_s: float = 30.0,
         source: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``source``: the local address connections come from ("": the system's choice)."""
+        """``source``: the local address connections come from ("": the system's choice);
+        ``max_idle_s``: how long a connection may sit idle and still be reused."""
         self.target = target
         self.source = source
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.max_body_bytes = max_body_bytes
         self.max_idle = max_idle
-        self._idle: list[_Connection] = []
+        self.max_idle_s = max_idle_s
+        self._clock = clock
+        #: (when it went idle, the connection), the most recently used last.
+        self._idle: list[tuple[float, _Connection]] = []
         self._host_line = f"Host: {target.host_header}\r\n".encode("latin-1")
 
     def encode(
@@ -240,7 +251,7 @@ class HttpClient:
         )
         timeout.start()
         try:
-            conn = self._idle.pop() if self._idle else self._connect()
+            conn = self._reusable() or self._connect()
             response, keep_alive = conn.exchange(
                 payload, head=head, max_body_bytes=self.max_body_bytes
             )
@@ -254,10 +265,23 @@ class HttpClient:
         finally:
             timeout.close()
         if keep_alive and len(self._idle) < self.max_idle:
-            self._idle.append(conn)
+            self._idle.append((self._clock(), conn))
         else:
             conn.close()
         return response
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently used idle connection, unless it idled too long (then it and
+        every older one are closed: the stack is in order of use)."""
+        if not self._idle:
+            return None
+        since, conn = self._idle.pop()
+        if self._clock() - since <= self.max_idle_s:
+            return conn
+        conn.close()
+        while self._idle:
+            self._idle.pop()[1].close()
+        return None
 
     @staticmethod
     def _discard(conn: _Connection | None) -> None:
@@ -280,4 +304,4 @@ class HttpClient:
     def close(self) -> None:
         """Close every idle connection (in-flight ones close when their request ends)."""
         while self._idle:
-            self._idle.pop().close()
+            self._idle.pop()[1].close()

@@ -61,6 +61,24 @@ def test_sequential_requests_reuse_one_connection(server):
     client.close()
 
 
+def test_a_connection_idle_too_long_is_closed_not_reused(server):
+    """Past max_idle_s idle (the server may be closing it) a new connection is made, and
+    the stale one is closed; within it, the same connection is reused."""
+    now = [100.0]
+    client = HttpClient(server, max_idle_s=30.0, clock=lambda: now[0])
+    client.request("GET", "/x")
+    ((_, first),) = client._idle
+    now[0] += 29.0
+    client.request("GET", "/x")
+    assert client._idle[0][1] is first  # reused within 30 s
+    now[0] += 31.0
+    client.request("GET", "/x")
+    ((_, second),) = client._idle
+    assert second is not first
+    assert first._sock.fileno() == -1  # closed
+    client.close()
+
+
 def test_a_refused_connection_is_a_connect_failure():
     """Nothing listening: FailureKind.CONNECT."""
     with socket.socket() as probe:
