@@ -302,6 +302,8 @@ class _Setup:
     seed: int
     thresholds: tuple[Any, ...]
     invalid_phase: str
+    #: Starts device trips (``journey.Journeys.next``) when the scenario has journeys.
+    journeys: Any = None
 
 
 def _prepare(args: argparse.Namespace) -> _Setup:
@@ -342,6 +344,7 @@ def _prepare(args: argparse.Namespace) -> _Setup:
             if scenario.clients
             else Mix(scenario.mix, tokens, rng, run_id)
         )
+        journeys = _journeys(scenario, tokens, rng, run_id).next if scenario.journeys else None
     except ValueError as exc:
         raise UsageError(f"mix: {exc}") from exc
     return _Setup(
@@ -355,6 +358,7 @@ def _prepare(args: argparse.Namespace) -> _Setup:
         args.seed,
         _thresholds(args, scenario),
         args.invalid_phase,
+        journeys,
     )
 
 
@@ -396,6 +400,18 @@ def _group_mix(scenario: Any, tokens: Callable[[str], str], rng: random.Random, 
             for group in scenario.clients
         ],
         rng,
+    )
+
+
+def _journeys(scenario: Any, tokens: Callable[[str], str], rng: random.Random, run_id: str) -> Any:
+    """The scenario's journeys, each building its requests from the scenario's mix."""
+    from orchestrator.loadtest.journey import Journeys
+    from orchestrator.loadtest.mix import Mix
+
+    return Journeys(
+        [(spec, Mix(scenario.mix, tokens, rng, run_id)) for spec in scenario.journeys],
+        rng,
+        tokens,
     )
 
 
@@ -529,7 +545,7 @@ def _execute(
         client = clients[(routes.target_for(request.path), request.source)]
         return client.request(request.method, request.path, request.headers, request.body)
 
-    runner = Runner(plan, setup.mix.next, send, recorder)
+    runner = Runner(plan, setup.mix.next, send, recorder, journeys=setup.journeys)
     watch = FaultWatch(
         recorder.phases, scenario.warmup_s, runner.stop, abort=setup.invalid_phase == "abort"
     )
@@ -573,7 +589,7 @@ def _execute(
         target=setup.routes.default.url,
         routes=setup.routes.by_family() if setup.routes.routed else {},
         mode="open" if isinstance(scenario.load, OpenLoop) else "closed",
-        load=_describe_load(scenario.load),
+        load=_describe_load(scenario.load, journeys=bool(scenario.journeys)),
         warmup_s=scenario.warmup_s,
         duration_s=scenario.duration_s,
         ended_s=round(ended_s, 3),
@@ -600,11 +616,13 @@ def _bounded(
     return value
 
 
-def _describe_load(load: Any) -> str:
+def _describe_load(load: Any, *, journeys: bool = False) -> str:
     from orchestrator.loadtest.schedule import OpenLoop
 
     if not isinstance(load, OpenLoop):
         return f"closed loop, {load.concurrency} users"
+    if journeys:
+        return f"open loop {load.steps[0].rate:g} trips/s (device journeys)"
     if len(load.steps) == 1:
         return f"open loop {load.steps[0].rate:g} req/s"
     steps = ", ".join(f"{step.rate:g}@{step.at_s:g}s" for step in load.steps)

@@ -2,6 +2,10 @@
 outcome, and stops by itself at the end of the schedule, at a request-count cap, or when
 told to (Ctrl-C), always leaving a consistent partial result.
 
+Journeys (``journey.py``): each open-loop arrival starts a device's trip instead of one
+request; the trip's greenlet sends its steps in turn, each scheduled a think time after the
+previous answer and timed from that scheduled moment, until the trip ends or the run does.
+
 Open loop: a single scheduler greenlet sleeps until each request's scheduled offset and
 spawns it; latency counts from the scheduled offset, so when the generator itself is late
 that shows (as send lag, and in the latency) instead of being hidden. When ``max_inflight``
@@ -21,6 +25,7 @@ import gevent.event
 import gevent.pool
 
 from orchestrator.loadtest.client import RequestError, Response
+from orchestrator.loadtest.journey import Trip
 from orchestrator.loadtest.mix import PlannedRequest
 from orchestrator.loadtest.schedule import ClosedLoop, Load, OpenLoop
 from orchestrator.loadtest.stats import Recorder
@@ -112,8 +117,12 @@ class Runner:
         *,
         clock: Callable[[], float] = time.perf_counter,
         wait: Callable[[float], bool] | None = None,
+        journeys: Callable[[], Trip] | None = None,
     ) -> None:
+        """``journeys``: each open-loop arrival starts the trip it returns (then
+        ``next_request`` is not used)."""
         self.plan = plan
+        self._journeys = journeys
         self.recorder = recorder
         self.inflight = 0
         self.completed = 0
@@ -191,6 +200,9 @@ class Runner:
                 self._wait(delay)
                 if self._stop.is_set():  # stopped while waiting
                     return
+            if self._journeys is not None:
+                self._group.spawn(self._trip, self._journeys(), offset)
+                continue
             self.issued += 1
             request = self._next_request()
             if self.inflight >= self.plan.max_inflight:
@@ -219,6 +231,30 @@ class Runner:
         # Users end by themselves at the end, the request cap or stop(); abort() kills them.
         gevent.joinall(users)
 
+    def _trip(self, trip: Trip, offset: float) -> None:
+        """One device's trip: its steps in turn, each open loop from its scheduled time
+        (a think time after the previous answer); it ends with the trip, the run's
+        schedule, the request cap, ``stop`` or a full in-flight cap (the step not sent)."""
+        scheduled = offset
+        for step in trip.steps():
+            if self.stopping or scheduled >= self.plan.end_s:
+                return
+            if self.issued >= self.plan.max_requests:
+                return
+            delay = self.start + scheduled - self._clock()
+            if delay > 0 and self._wait(delay):
+                return  # stopped while thinking
+            request = trip.request(step)
+            self.issued += 1
+            if self.inflight >= self.plan.max_inflight:
+                self.recorder.not_sent(request.endpoint, scheduled)
+                return
+            self.inflight += 1
+            response = self._one(request, scheduled, self.start + scheduled, open_loop=True)
+            if not trip.learn(step, response):
+                return
+            scheduled = self._clock() - self.start + trip.think_s(step)
+
     def _drain(self) -> None:
         if not self._group.join(timeout=self.plan.drain_s):
             self._group.kill(block=True, timeout=5)
@@ -227,8 +263,9 @@ class Runner:
 
     def _one(
         self, request: PlannedRequest, offset: float, origin: float, *, open_loop: bool
-    ) -> None:
-        """Send one request and record it; ``origin`` is where its latency counts from."""
+    ) -> Response | None:
+        """Send one request and record it; ``origin`` is where its latency counts from.
+        Returns its response (None when none came)."""
         try:
             if open_loop:
                 self.recorder.sent_late(self._clock() - origin)
@@ -239,6 +276,7 @@ class Runner:
                 self.errors += 1
                 self._record(request, offset, origin, done, None, exc.kind.value, ())
                 self.recorder.sample(request.endpoint, exc.kind.value, str(exc))
+                return None
             else:
                 done = self._clock()
                 if response.status >= 500:  # noqa: PLR2004 - server errors
@@ -257,6 +295,7 @@ class Runner:
                     degraded,
                     retry_after_of(response),
                 )
+                return response
         except BaseException as exc:
             # Killed at the end of the drain, or a bug: still counted, as a failure.
             self.errors += 1

@@ -31,6 +31,21 @@ run's rate is the clients' sum)::
     source = "127.0.0.2"
     mix = { home = 1 }
 
+Device journeys (``journey.py``): ``[[journeys]]`` tables, each a ``name``, the trips
+started per second (``rate``), whether a trip starts signed in (``member``, default true)
+and its ``steps`` in order; ``[load]`` then gives no rate (the run starts the journeys'
+summed rate of trips a second), and each step is recorded as ``<journey>:<endpoint>``::
+
+    [[journeys]]
+    name = "watch"
+    rate = 2
+    steps = [
+      { endpoint = "home", think_s = 4 },     # a title from the home page...
+      { endpoint = "title", think_s = 6 },    # ... is opened, then played
+      { endpoint = "play", think_s = 10 },
+      { endpoint = "heartbeat", repeat = 3, think_s = 10 },
+    ]
+
 Pass/fail criteria (``threshold.py``): a ``[thresholds]`` table, selector to a list of
 ``METRIC OP VALUE`` strings; a phase is chosen with ``@`` in the (quoted) key::
 
@@ -56,6 +71,7 @@ from typing import Any
 from backends.simulated.faults import Fault, FaultError
 from backends.simulated.reference import SERVICES
 from orchestrator.loadtest.groups import SEPARATOR, ClientGroup
+from orchestrator.loadtest.journey import STEP_ENDPOINTS, JourneySpec, Step
 from orchestrator.loadtest.mix import DEFAULT_MIX, ENDPOINTS
 from orchestrator.loadtest.phase import FaultEvent, PhaseMap
 from orchestrator.loadtest.schedule import ClosedLoop, Load, OpenLoop, RateStep
@@ -66,7 +82,13 @@ __all__ = ["MAX_DURATION_S", "MAX_WARMUP_S", "Scenario", "ScenarioError", "load_
 #: Upper bounds that keep every run finite and short enough to sit through.
 MAX_DURATION_S = 3600.0
 MAX_WARMUP_S = 600.0
-_TOP_KEYS = frozenset({"description", "load", "mix", "faults", "clients", "thresholds"})
+_TOP_KEYS = frozenset({"description", "load", "mix", "faults", "clients", "journeys", "thresholds"})
+_JOURNEY_KEYS = frozenset({"name", "rate", "member", "steps"})
+_STEP_KEYS = frozenset({"endpoint", "think_s", "repeat"})
+#: Bounds that keep a trip finite: steps, repeats and think times.
+MAX_JOURNEY_STEPS = 50
+MAX_REPEAT = 1000
+MAX_THINK_S = 600.0
 _CLIENT_KEYS = frozenset({"name", "rate", "member", "source", "mix"})
 _CLIENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -101,6 +123,8 @@ class Scenario:
     clients: tuple[ClientGroup, ...] = ()
     #: What the run must show to pass (``[thresholds]``); checked after the run.
     thresholds: tuple[Threshold, ...] = ()
+    #: Device journeys (``[[journeys]]``); empty: requests drawn from the mix.
+    journeys: tuple[JourneySpec, ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -117,7 +141,10 @@ class Scenario:
         return PhaseMap.from_timeline(self.faults, self.warmup_s, self.end_s)
 
     def endpoints(self) -> frozenset[str]:
-        """Every endpoint name the run can record (``client:endpoint`` with client groups)."""
+        """Every endpoint name the run can record (``client:endpoint`` with client groups,
+        ``journey:endpoint`` with journeys)."""
+        if self.journeys:
+            return frozenset().union(*(spec.labels() for spec in self.journeys))
         if not self.clients:
             return frozenset(name for name, weight in self.mix.items() if weight > 0)
         return frozenset(
@@ -191,10 +218,15 @@ def parse_scenario(data: Mapping[str, Any], *, name: str, source: str) -> Scenar
     load_table = check.table(data["load"], "load")
     check.known(load_table, _LOAD_KEYS, "load.")
     clients = _clients(check, data.get("clients", []))
-    if clients:
+    journeys = _journeys(check, data.get("journeys", []))
+    if clients and journeys:
+        raise check.fail("journeys", "give [[journeys]] or [[clients]], not both")
+    if clients or journeys:
         if any(key in load_table for key in ("rate", "steps", "concurrency")):
-            raise check.fail("load", "give no rate, steps or concurrency with [[clients]]")
-        load: Load = OpenLoop.constant(sum(client.rate for client in clients))
+            table = "[[clients]]" if clients else "[[journeys]]"
+            raise check.fail("load", f"give no rate, steps or concurrency with {table}")
+        rates = [client.rate for client in clients] or [spec.rate for spec in journeys]
+        load: Load = OpenLoop.constant(sum(rates))
     else:
         load = _load(check, load_table)
     if "duration_s" not in load_table:
@@ -226,6 +258,7 @@ def parse_scenario(data: Mapping[str, Any], *, name: str, source: str) -> Scenar
         timeout_s,
         clients,
         thresholds,
+        journeys,
     )
 
 
@@ -262,6 +295,47 @@ def _clients(check: _Checker, value: object) -> tuple[ClientGroup, ...]:
         mix = _mix(check, table["mix"]) if "mix" in table else None
         groups.append(ClientGroup(name, rate, member, source, mix))
     return tuple(groups)
+
+
+def _journeys(check: _Checker, value: object) -> tuple[JourneySpec, ...]:
+    if not isinstance(value, list):
+        raise check.fail("journeys", "must be an array of tables ([[journeys]])")
+    specs: list[JourneySpec] = []
+    for index, item in enumerate(value):
+        key = f"journeys[{index}]"
+        table = check.table(item, key)
+        check.known(table, _JOURNEY_KEYS, f"{key}.")
+        name = table.get("name")
+        if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+            raise check.fail(f"{key}.name", "must be a name of [a-z0-9_-], up to 32 characters")
+        if any(spec.name == name for spec in specs):
+            raise check.fail(f"{key}.name", f"{name!r} is used by another journey")
+        if "rate" not in table:
+            raise check.fail(f"{key}.rate", "missing (trips started per second)")
+        rate = check.number(table["rate"], f"{key}.rate", 0.001, 5_000)
+        member = table.get("member", True)
+        if not isinstance(member, bool):
+            raise check.fail(f"{key}.member", "must be true or false")
+        steps_value = table.get("steps")
+        if not isinstance(steps_value, list) or not 1 <= len(steps_value) <= MAX_JOURNEY_STEPS:
+            raise check.fail(
+                f"{key}.steps", f"must be an array of 1 to {MAX_JOURNEY_STEPS} step tables"
+            )
+        steps = []
+        for number, raw in enumerate(steps_value):
+            where = f"{key}.steps[{number}]"
+            step = check.table(raw, where)
+            check.known(step, _STEP_KEYS, f"{where}.")
+            endpoint = step.get("endpoint")
+            if endpoint not in STEP_ENDPOINTS:
+                raise check.fail(
+                    f"{where}.endpoint", f"expected one of {', '.join(STEP_ENDPOINTS)}"
+                )
+            think_s = check.number(step.get("think_s", 0), f"{where}.think_s", 0, MAX_THINK_S)
+            repeat = check.integer(step.get("repeat", 1), f"{where}.repeat", 1, MAX_REPEAT)
+            steps.append(Step(endpoint, think_s, repeat))
+        specs.append(JourneySpec(name, rate, tuple(steps), member))
+    return tuple(specs)
 
 
 def _is_loopback(value: object) -> bool:

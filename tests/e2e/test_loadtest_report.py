@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import gevent
 import pytest
 from browser import headless_chromium, severe_console_messages
-from test_loadtest_thresholds import FRONTDOOR, LOADTEST, RUN_TIMEOUT_S, Serve, _environ
+from loadtest_run import loadtest, serving
 
 from orchestrator.loadtest.cli import EXIT_OK
 
@@ -62,30 +59,11 @@ MAX_SHOT_HEIGHT = 8000
 def served() -> Iterator[tuple[str, str]]:
     """``frontdoor serve`` with realistic backend latency on free loopback ports: its URL and
     its simulated microservices' URL."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-c", FRONTDOOR, "serve", "--port", "0",
-         "--backends-port", "0", "--latency-profile", "realistic"],
-        cwd=ROOT, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = Serve(process)
-    reader = gevent.spawn(server.read)
-    try:
-        yield (
-            server.url_after("Frontdoor is listening on"),
-            server.url_after("Simulated microservices on"),
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        reader.join(timeout=5)
+    with serving("realistic") as urls:
+        yield urls
 
 
-def _loadtest(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-c", LOADTEST, *argv],
-        cwd=ROOT, env=_environ(), capture_output=True, text=True, check=False,
-        timeout=RUN_TIMEOUT_S,
-    )  # fmt: skip
+_loadtest = loadtest
 
 
 @pytest.fixture(scope="module")

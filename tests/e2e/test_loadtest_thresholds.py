@@ -6,34 +6,19 @@ not work stops the run before any load with exit 1."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import gevent
-import gevent.event
 import pytest
 import requests
+from loadtest_run import loadtest, serving
 
 from orchestrator.loadtest.cli import EXIT_OK, EXIT_THRESHOLDS, EXIT_TOOL
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-#: What bin/loadtest execs once its virtualenv is in place.
-LOADTEST = (
-    "from gevent import monkey; monkey.patch_all(); "
-    "from orchestrator.loadtest.cli import main; raise SystemExit(main())"
-)
-#: What the ``frontdoor`` console script runs (its main() patches gevent first).
-FRONTDOOR = "from orchestrator.cli import main; raise SystemExit(main())"
-START_TIMEOUT_S = 60.0
-RUN_TIMEOUT_S = 60.0
 
 #: 2.5 s measured at 40 req/s; ratings fails half its calls from 1.5 s to 2.5 s, which home
 #: survives degraded (no added latency, so every bound has a wide margin).
@@ -63,71 +48,16 @@ home = ["p99<2s"]
 """
 
 
-@dataclass
-class Serve:
-    """``frontdoor serve`` in a child process, its stdout read line by line as it comes."""
-
-    process: subprocess.Popen[bytes]
-    lines: list[str] = field(default_factory=list)
-    changed: gevent.event.Event = field(default_factory=gevent.event.Event)
-
-    def read(self) -> None:
-        """Collect stdout lines until the process closes it (a greenlet)."""
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.append(raw.decode("utf-8", "replace"))
-            self.changed.set()
-        self.changed.set()
-
-    def url_after(self, text: str) -> str:
-        """The URL printed after ``text``, waiting (on each new line, no polling) for it."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            for line in self.lines:
-                found = re.search(re.escape(text) + r" (http://127\.0\.0\.1:\d+)", line)
-                if found:
-                    return found.group(1)
-            self.changed.clear()
-            if self.process.poll() is not None:
-                raise AssertionError(f"frontdoor serve exited:\n{''.join(self.lines)}")
-            if not self.changed.wait(max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no {text!r} within {START_TIMEOUT_S:g} s")
-
-
-def _environ() -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDOOR_")}
-    environ["FRONTDOOR_STATSD_ENABLED"] = "false"
-    return environ
-
-
 @pytest.fixture(scope="module")
 def serve() -> Iterator[tuple[str, str]]:
     """``frontdoor serve`` on free loopback ports, no added backend latency: its URL and its
     embedded simulated microservices' URL."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-c", FRONTDOOR, "serve", "--port", "0",
-         "--backends-port", "0", "--latency-profile", "none"],
-        cwd=ROOT, env=_environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = Serve(process)
-    reader = gevent.spawn(server.read)
-    try:
-        yield (
-            server.url_after("Frontdoor is listening on"),
-            server.url_after("Simulated microservices on"),
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        reader.join(timeout=5)
+    with serving("none") as urls:
+        yield urls
 
 
 def _loadtest(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-c", LOADTEST, *argv, "--no-progress"],
-        cwd=ROOT, env=_environ(), capture_output=True, text=True, check=False,
-        timeout=RUN_TIMEOUT_S,
-    )  # fmt: skip
+    return loadtest(*argv, "--no-progress")
 
 
 @pytest.fixture
