@@ -3,8 +3,9 @@
 Modules, one idea each: ``target`` (where load may go), ``client`` (keep-alive HTTP/1.1 on
 gevent sockets), ``schedule`` (open- and closed-loop arrivals), ``mix`` (weighted endpoints,
 realistic parameters), ``groups`` (several clients in one run, each its own member, source
-address and rate), ``journey`` (device journeys: trips of dependent steps with think times), ``phase`` (fault timeline -> phases), ``scenario`` (TOML files),
-``faults`` (the admin-API client that applies a timeline), ``histogram`` (HDR adapter),
+address and rate), ``journey`` (device journeys: trips of dependent steps with think
+times), ``phase`` (fault timeline -> phases), ``scenario`` (TOML files), ``faults`` (the
+admin-API client that applies a timeline), ``histogram`` (HDR adapter),
 ``threshold`` (pass/fail criteria: parser and evaluator),
 ``stats`` (per phase/endpoint/second accumulation), ``runner`` (drives a run), ``report``
 (JSON and tables), ``plot`` (PNG), ``svg`` and ``html_report`` (the self-contained HTML
