@@ -4,12 +4,13 @@ Takes: ``Call`` (from request supervisors, through ``submit``), ``_Done`` (from 
 attempt greenlets).
 Sends: exactly one ``Reply`` per ``Call`` to ``Call.reply_to``.
 Owns: the bulkhead (running / waiting calls) and the in-flight table. The breaker, retry
-budget, last-good cache, reservation count and counters live in ``BackendState``, which
-outlives a restart.
+budget, adaptive concurrency limit (when the backend opts in), last-good cache, reservation
+count and counters live in ``BackendState``, which outlives a restart.
 Never does: I/O or waiting in its mailbox loop. Each attempt runs in its own greenlet (a
 retry's backoff too), so a hanging call never delays the next message; every handler does
 O(1) work. The order for a call is: deadline, breaker (open: short-circuit), bulkhead,
-attempt; after each attempt: record it in the breaker, then retry or reply.
+adaptive limit (full: rejected, like a full bulkhead), attempt; after each attempt: record
+it in the breaker and end its limit token, then retry (through the limit again) or reply.
 """
 
 from __future__ import annotations
@@ -29,18 +30,20 @@ import pykka
 from actors.breaker import CLOSED, CircuitBreaker, StateListener, Verdict
 from actors.bulkhead import Admission, Bulkhead
 from actors.last_good import LastGoodCache
+from actors.limiter import Limiter, LimiterSettings, Token
 from actors.messages import Call, Reply
 from actors.outcomes import OWN_TIMEOUT, Outcome
 from actors.retry import Retrier, RetryBudget, RetryPolicy
 from actors.runtime import GreenletActor
 from actors.stats import WindowStats
 from backends.errors import (
+    BackendConnectionError,
     BackendDeadlineError,
     BackendError,
     BackendStatusError,
     BackendTimeoutError,
 )
-from backends.specs import BackendSpec
+from backends.specs import BackendSpec, LimitSettings
 from backends.transport import BackendRequest
 
 log = logging.getLogger("frontdoor.actors.backend")
@@ -49,6 +52,8 @@ log = logging.getLogger("frontdoor.actors.backend")
 #: so only a probe whose result is really lost (not merely late in the mailbox) expires.
 PROBE_LEASE_GRACE_S = 1.0
 _MS_PER_S = 1000.0
+#: Statuses by which a backend says it is overloaded: a drop for the adaptive limit.
+_OVERLOAD_STATUSES = frozenset({429, 503})
 
 
 class UnknownMessageError(TypeError):
@@ -84,6 +89,8 @@ class BackendState:
     #: Gauges published by the live actor after every change (read by the system).
     inflight: int = 0
     queued: int = 0
+    #: The adaptive concurrency limit, when ``spec.limit.adaptive``; else ``None`` (free).
+    limiter: Limiter | None = None
 
     @classmethod
     def create(
@@ -107,7 +114,10 @@ class BackendState:
         retrier = Retrier(
             RetryPolicy.from_settings(spec.retry), RetryBudget(spec.retry, clock), rng
         )
-        return cls(spec, client, last_good, breaker, retrier, WindowStats(clock=clock))
+        state = cls(spec, client, last_good, breaker, retrier, WindowStats(clock=clock))
+        if spec.limit.adaptive:
+            state.limiter = Limiter(limiter_settings(spec.limit, spec.max_concurrent))
+        return state
 
     @property
     def capacity(self) -> int:
@@ -139,6 +149,21 @@ class BackendState:
         return _with_last_good(
             self, call, Reply(call.call_id, self.spec.name, outcome, None, error, at, at, 0)
         )
+
+
+def limiter_settings(limit: LimitSettings, max_concurrent: int) -> LimiterSettings:
+    """The limiter's settings for a backend: its bounds capped by the bulkhead's size."""
+    max_limit = min(limit.max_limit, max_concurrent)
+    return LimiterSettings(
+        initial_limit=min(limit.initial_limit, max_limit),
+        min_limit=min(limit.min_limit, max_limit),
+        max_limit=max_limit,
+        smoothing=limit.smoothing,
+        rtt_tolerance=limit.rtt_tolerance,
+        queue_size=limit.queue_size,
+        noload_window_s=limit.noload_window_ms / _MS_PER_S,
+        drop_threshold=limit.drop_threshold,
+    )
 
 
 def submit(state: BackendState, ref: pykka.ActorRef[Any], call: Call, now: float) -> Reply | None:
@@ -176,6 +201,8 @@ class _Done:
     finished_at: float
     #: The backend's non-2xx HTTP status, else 0.
     status: int = 0
+    #: Timed out, unreachable, or answered 503 / 429: a drop for the adaptive limit.
+    dropped: bool = False
 
 
 @dataclass(slots=True)
@@ -187,6 +214,8 @@ class _Held:
     ticket: int
     attempts: int = 0
     started_at: float = 0.0
+    #: The adaptive limit's token of the current attempt (None: no limit, or none held).
+    token: Token | None = None
 
 
 class BackendActor(GreenletActor):
@@ -204,6 +233,7 @@ class BackendActor(GreenletActor):
         self._clock = clock
         self._on_crash = on_crash
         self._breaker = state.breaker
+        self._limiter = state.limiter
         self._bulkhead: Bulkhead[_Held] = Bulkhead(state.spec.max_concurrent, state.spec.max_queue)
         self._inflight: dict[int, _Held] = {}
         self._seq = itertools.count()
@@ -265,7 +295,8 @@ class BackendActor(GreenletActor):
         held = _Held(call, ticket)
         admission = self._bulkhead.admit(held)
         if admission is Admission.RUN:
-            self._start(held)
+            if not self._start(held):
+                self._start_next_waiting()  # the limit refused it: give its slot back
         elif admission is Admission.REJECT:
             # Unreachable through submit (it reserves no more than the bulkhead holds);
             # kept so that a call told directly still cannot queue without bound.
@@ -278,6 +309,9 @@ class BackendActor(GreenletActor):
         if held is None:  # already failed by a stop; nothing more to say
             return
         self._breaker.record(held.ticket, done.verdict)
+        if held.token is not None:
+            _end_token(held.token, done)
+            held.token = None
         if not done.outcome.ok and self._retry(done.seq, held, done):
             return
         del self._inflight[done.seq]
@@ -312,12 +346,21 @@ class BackendActor(GreenletActor):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _start(self, held: _Held) -> None:
+    def _start(self, held: _Held) -> bool:
+        """Start ``held``'s first attempt in the bulkhead slot it holds; False when the
+        adaptive limit refused it (answered ``REJECTED``; the caller passes its slot on)."""
+        if self._limiter is not None:
+            held.token = self._limiter.try_acquire(self._clock())
+            if held.token is None:
+                self._breaker.release(held.ticket)
+                self._reply_now(held.call, Outcome.REJECTED, "concurrency limit")
+                return False
         seq = next(self._seq)
         self._inflight[seq] = held
         held.started_at = self._clock()
         self.state.retrier.budget.record_call()
         self._attempt(seq, held, 0.0)
+        return True
 
     def _attempt(self, seq: int, held: _Held, delay_s: float) -> None:
         held.attempts += 1
@@ -338,6 +381,12 @@ class BackendActor(GreenletActor):
         ticket = self._breaker.acquire()
         if ticket is None:  # pragma: no cover - closed a moment ago, nothing can open it
             return False
+        if self._limiter is not None:
+            # Dated when the attempt will be sent, so its latency sample leaves out the backoff.
+            held.token = self._limiter.try_acquire(self._clock() + delay_s)
+            if held.token is None:  # no room for another attempt: the call fails as it is
+                self._breaker.release(ticket)
+                return False
         held.ticket = ticket
         self.state.count("retries")
         self._attempt(seq, held, delay_s)
@@ -357,8 +406,8 @@ class BackendActor(GreenletActor):
                     self._reply_now(held.call, Outcome.SHORT_CIRCUITED, "circuit open")
                     continue
                 held.ticket = ticket
-            self._start(held)
-            return
+            if self._start(held):
+                return
 
     def _execute(self, seq: int, call: Call, delay_s: float) -> None:
         """Runs in a pool greenlet, never in the actor: the only place that waits."""
@@ -366,7 +415,7 @@ class BackendActor(GreenletActor):
             gevent.sleep(delay_s)  # a retry's backoff: the call keeps its bulkhead slot
         started = self._clock()
         outcome, value, error, status = Outcome.SUCCESS, None, "", 0
-        verdict, retryable = Verdict.SUCCESS, False
+        verdict, retryable, dropped = Verdict.SUCCESS, False, False
         try:
             value = self.state.client.call(
                 call.request, deadline=call.deadline, request_id=call.request_id
@@ -381,16 +430,20 @@ class BackendActor(GreenletActor):
             # fires, whether or not the request is still waiting for the reply.
             # gevent.Timeout is a BaseException: one escaping here would end this greenlet
             # without a reply; caught, it is just a timeout (defence in depth).
-            outcome, error, verdict, retryable = Outcome.TIMEOUT, OWN_TIMEOUT, Verdict.FAILURE, True
+            outcome, error, verdict, retryable = Outcome.TIMEOUT, OWN_TIMEOUT, Verdict.TIMEOUT, True
+            dropped = True
         except BackendError as exc:
             outcome, error, retryable = Outcome.FAILURE, type(exc).__name__, exc.retryable
             verdict = Verdict.FAILURE if exc.counts_as_failure else Verdict.NEUTRAL
             status = exc.status if isinstance(exc, BackendStatusError) else 0
+            dropped = status in _OVERLOAD_STATUSES or isinstance(exc, BackendConnectionError)
         except Exception:  # a client bug must still produce a reply, and not kill anything
             log.exception("backend %s: unexpected client error", self.name)
             outcome, error, verdict = Outcome.FAILURE, "internal", Verdict.FAILURE
         finished = self._clock()
-        done = _Done(seq, outcome, value, error, verdict, retryable, started, finished, status)
+        done = _Done(
+            seq, outcome, value, error, verdict, retryable, started, finished, status, dropped
+        )
         # suppress() would cost a context manager per call; the actor stopped or crashed
         # if this raises, and has then already answered the call.
         try:  # noqa: SIM105
@@ -411,6 +464,9 @@ class BackendActor(GreenletActor):
         held = list(self._inflight.values())
         self._inflight.clear()
         for item in held:
+            if item.token is not None:  # says nothing about the backend's load
+                item.token.ignore()
+                item.token = None
             self._reply_now(item.call, outcome, error)
         for item in self._bulkhead.drain():
             self._breaker.release(item.ticket)
@@ -425,6 +481,16 @@ class BackendActor(GreenletActor):
             if isinstance(envelope.message, Call):
                 self._reply_now(envelope.message, outcome, error)
         self.state.inflight = self.state.queued = 0
+
+
+def _end_token(token: Token, done: _Done) -> None:
+    """Feed one finished attempt to the adaptive limit: a latency sample, a drop, or none."""
+    if done.outcome.ok:
+        token.success(done.finished_at)
+    elif done.dropped:
+        token.dropped(done.finished_at)
+    else:  # a bad request, a deadline before sending, a malformed reply: not about load
+        token.ignore()
 
 
 def _with_last_good(state: BackendState, call: Call, reply: Reply) -> Reply:

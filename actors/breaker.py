@@ -5,15 +5,24 @@ States (``actors.outcomes.BreakerState``) are the package's (``closed``, ``open`
 
 - closed: every call passes. After a failure, if the rolling window (``window_ms``, in
   buckets) holds at least ``request_volume`` calls of which at least ``error_percent`` %
-  failed, the breaker opens.
+  failed, the breaker opens. It also opens on a run of timeouts with no answer between
+  them that holds at least ``consecutive_timeouts`` timeouts and lasts at least
+  ``consecutive_timeouts_span_ms`` from its first to its last (a hang: the window would need
+  seconds of timeouts to outweigh the successes before it; 0 timeouts turns this off). The
+  span tells a hang from a stall of this process: calls that were in flight while the
+  process got no CPU all time out at the instant it resumes, a burst with no length, and
+  the calls after it are answered; a hang's timeouts keep coming at the calls' arrival
+  rate. Any answer (a success, an error status, a refused connection) resets the run; a
+  verdict-less result (``NEUTRAL``) neither counts nor resets.
 - open: every call is refused (the caller short-circuits) for ``open_ms``; then half-open.
 - half-open: exactly one call, the probe, passes; the others are refused. The probe holds a
   lease of ``probe_lease_s``: its success closes the breaker (with an empty window), its
   failure reopens it, and a probe whose result never comes back (its actor restarted, its
   greenlet was killed) reopens it when the lease expires, so half-open can never wedge.
 
-Only results with a health verdict feed it: the caller maps timeouts and ``counts_as_failure``
-errors to ``FAILURE``, bad requests (4xx but 408/429) to ``NEUTRAL``, and never records
+Only results with a health verdict feed it: the caller maps timeouts to ``TIMEOUT`` (a
+failure that also counts in the run of timeouts), ``counts_as_failure`` errors to
+``FAILURE``, bad requests (4xx but 408/429) to ``NEUTRAL``, and never records
 rejections or short-circuits (those calls never reached the backend).
 
 Why not the package's ``CircuitBreaker`` class itself: it counts consecutive failures and
@@ -56,6 +65,7 @@ FORCED_TICKET: Final = -1
 
 _MS_PER_S = 1000.0
 _PERCENT = 100.0
+_NEVER: Final = 2**62
 
 #: Told ``(old_state, new_state)`` after every change of the state callers see.
 StateListener = Callable[[BreakerState, BreakerState], None]
@@ -70,6 +80,8 @@ class Verdict(enum.Enum):
 
     SUCCESS = enum.auto()
     FAILURE = enum.auto()
+    #: A failure by our own timeout: the backend did not answer at all.
+    TIMEOUT = enum.auto()
     #: Neither (a bad request): not counted; a probe with this verdict just frees its slot.
     NEUTRAL = enum.auto()
 
@@ -94,6 +106,7 @@ class CircuitBreaker:
     __slots__ = (
         "_changed_at",
         "_clock",
+        "_consecutive_timeouts",
         "_epoch",
         "_error_percent",
         "_forced",
@@ -103,7 +116,10 @@ class CircuitBreaker:
         "_probe_lease_s",
         "_probe_until",
         "_request_volume",
+        "_run_span_s",
+        "_run_started_at",
         "_state",
+        "_timeouts_in_a_row",
         "_window",
     )
 
@@ -120,6 +136,11 @@ class CircuitBreaker:
             raise ValueError("probe_lease_s must be > 0")
         self._request_volume = settings.request_volume
         self._error_percent = settings.error_percent
+        # 0 (off) becomes a run no count of timeouts reaches.
+        self._consecutive_timeouts = settings.consecutive_timeouts or _NEVER
+        self._timeouts_in_a_row = 0
+        self._run_started_at = 0.0
+        self._run_span_s = settings.consecutive_timeouts_span_ms / _MS_PER_S
         self._open_s = settings.open_ms / _MS_PER_S
         self._probe_lease_s = probe_lease_s
         self._clock = clock
@@ -184,16 +205,11 @@ class CircuitBreaker:
         if ticket != self._epoch or self._forced is not None:
             return  # issued under another state (or forced): says nothing about this one
         if self._state is CLOSED:
-            if verdict is Verdict.SUCCESS:
+            if verdict is Verdict.SUCCESS:  # the hot path, inline
+                self._timeouts_in_a_row = 0
                 self._window.add(1, 0)
-            elif verdict is Verdict.FAILURE:
-                self._window.add(1, 1)
-                calls, failures = self._window.totals()
-                if (
-                    calls >= self._request_volume
-                    and failures * _PERCENT >= self._error_percent * calls
-                ):
-                    self._open(self._clock())
+            elif verdict is not Verdict.NEUTRAL:
+                self._record_failure(verdict)
             return
         self._refresh()
         if ticket != self._epoch or self._state is not HALF_OPEN:
@@ -201,7 +217,7 @@ class CircuitBreaker:
         if verdict is Verdict.SUCCESS:
             self._window.clear()
             self._change(CLOSED, self._clock())
-        elif verdict is Verdict.FAILURE:
+        elif verdict is not Verdict.NEUTRAL:
             self._open(self._clock())
         else:
             self._probe_until = None
@@ -219,9 +235,30 @@ class CircuitBreaker:
             self._state = CLOSED
             self._probe_until = None
             self._window.clear()
+            self._timeouts_in_a_row = 0
         self._notify(before, self.state, self._clock())
 
     # -- internals ----------------------------------------------------------------------
+
+    def _record_failure(self, verdict: Verdict) -> None:
+        """Count one failure while closed: open on a run of timeouts or on the window."""
+        self._window.add(1, 1)
+        if verdict is Verdict.TIMEOUT:
+            now = self._clock()
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row == 1:
+                self._run_started_at = now
+            elif (
+                self._timeouts_in_a_row >= self._consecutive_timeouts
+                and now - self._run_started_at >= self._run_span_s
+            ):
+                self._open(now)
+                return
+        else:
+            self._timeouts_in_a_row = 0  # it answered, if with an error: not a hang
+        calls, failures = self._window.totals()
+        if calls >= self._request_volume and failures * _PERCENT >= self._error_percent * calls:
+            self._open(self._clock())
 
     def _refresh(self) -> None:
         """Apply the changes that time alone makes: open -> half-open, expired probe -> open."""
@@ -250,6 +287,7 @@ class CircuitBreaker:
     def _change(self, state: BreakerState, at: float) -> None:
         before, self._state = self._state, state
         self._epoch += 1
+        self._timeouts_in_a_row = 0
         self._notify(before, state, at)
 
     def _notify(self, before: BreakerState, after: BreakerState, at: float) -> None:

@@ -22,7 +22,7 @@ import weakref
 import pykka
 
 from actors.messages import Call, Reply, ReplyTarget
-from actors.supervisor import BackendDirectory
+from actors.supervisor import Adaptations, BackendDirectory, adaptations
 
 __all__ = ["SHAREABLE_METHODS", "SharedCalls"]
 
@@ -41,6 +41,12 @@ class SharedCalls:
         #: Calls passed on to the backends, and calls answered with another call's reply.
         self.made = 0
         self.shared = 0
+
+    @property
+    def adaptations(self) -> Adaptations | None:
+        """The hedging and collapsing of the directory behind (``supervisor.adaptations``):
+        hedges and merged calls go to it directly, past this scope's sharing."""
+        return adaptations(self._directory)
 
     def submit(self, call: Call) -> Reply | None:
         """Pass ``call`` on, or attach it to an identical one; a rejection is returned now."""

@@ -271,6 +271,8 @@ class StepRecord:
     attempts: int = 0
     budget_left_ms: float = 0.0
     degraded: bool = False
+    #: A hedge (a second call, ``actors/hedging.py``) went out; ``attempts`` counts it.
+    hedged: bool = False
 
 
 class RunStatus(enum.Enum):

@@ -12,6 +12,9 @@ retries (urllib3 ``max_retries=0``). A failed attempt is retried only when every
 - the budget allows it: retries in the rolling window stay within ``budget_percent`` of the
   calls in it plus ``budget_floor``, so a failing backend never sees a retry storm.
 
+Hedged reads (``actors/hedging.py``) spend this same budget: a hedge is a retry that does
+not wait for the failure, so hedges and retries together stay within it.
+
 Backoff is capped exponential with full jitter (AWS Builders' Library): uniform in
 ``[0, min(backoff_max, backoff_base * 2 ** (retry - 1))]``.
 """

@@ -28,7 +28,7 @@ from actors.messages import Call, Outcome, Reply
 from actors.outcomes import BreakerForce
 from actors.plan import Plan, RunResult, StepRecord
 from actors.stats import WindowTotals
-from actors.supervisor import execute_plan
+from actors.supervisor import build_adaptations, execute_plan
 from backends.specs import BackendSpec
 
 log = logging.getLogger("frontdoor.actors.system")
@@ -105,6 +105,12 @@ class BackendView:
         """Bulkhead queue size."""
         return self._state.spec.max_queue
 
+    @property
+    def limit(self) -> int | None:
+        """The adaptive concurrency limit now; None unless the backend has one."""
+        limiter = self._state.limiter
+        return None if limiter is None else limiter.limit
+
     def window(self) -> Mapping[str, Any]:
         """The last 10 s of calls (``actors.stats.WindowStats.snapshot``)."""
         return self._state.stats.snapshot()
@@ -153,6 +159,8 @@ class ActorSystem:
             )
         self._refs: dict[str, pykka.ActorRef[BackendActor]] = {}
         self._running = False
+        #: The hedgers and collapsers of the backends that turn them on (None: none does).
+        self.adaptations = build_adaptations(self.states, self, clock)
 
     @property
     def running(self) -> bool:

@@ -54,6 +54,9 @@ from backends.specs import (
     TRANSPORT_NAMES,
     BackendSpec,
     BreakerSettings,
+    CollapseSettings,
+    HedgeSettings,
+    LimitSettings,
     RetrySettings,
 )
 
@@ -657,12 +660,60 @@ _BACKEND_FIELDS: Final = (
     ("breaker.error_percent", _PERCENT, "failure percentage in the window that opens the breaker"),
     ("breaker.window_ms", _POSITIVE, "rolling window of the breaker, in ms"),
     ("breaker.open_ms", _POSITIVE, "time the breaker stays open before one trial call, in ms"),
+    (
+        "breaker.consecutive_timeouts",
+        _NON_NEGATIVE,
+        "timeouts in a row (no answer between them) that open the breaker at once; 0: off",
+    ),
+    (
+        "breaker.consecutive_timeouts_span_ms",
+        _NON_NEGATIVE,
+        "least time from the run's first timeout to its last, in ms (a burst is a stall here)",
+    ),
     ("retry.max_attempts", _Int(1, 10), "attempts per idempotent call, the first included"),
     ("retry.backoff_base_ms", _NON_NEGATIVE, "first backoff before a retry, in ms"),
     ("retry.backoff_max_ms", _NON_NEGATIVE, "largest backoff before a retry, in ms"),
     ("retry.budget_percent", _PERCENT, "retries allowed as a percentage of calls in the window"),
     ("retry.budget_floor", _NON_NEGATIVE, "retries always allowed per window, whatever the ratio"),
     ("retry.budget_window_ms", _POSITIVE, "window of the retry budget, in ms"),
+    (
+        "hedge.enabled",
+        _BOOL,
+        "hedged reads: a second attempt of an idempotent call slower than the p95",
+    ),
+    ("hedge.min_ms", _NON_NEGATIVE, "shortest wait before a hedge, whatever the p95, in ms"),
+    ("hedge.max_ms", _POSITIVE, "longest wait before a hedge, whatever the p95, in ms"),
+    (
+        "collapse.window_ms",
+        _Float(0, 1000),
+        "by-ids reads of concurrent requests within this window go out as one call; 0: off",
+    ),
+    ("collapse.max_ids", _POSITIVE, "most distinct ids in one collapsed call"),
+    (
+        "limit.adaptive",
+        _BOOL,
+        "adaptive concurrency limit under max_concurrent; calls beyond it rejected (fallback)",
+    ),
+    ("limit.initial_limit", _POSITIVE, "adaptive limit before any call (capped by max_concurrent)"),
+    ("limit.min_limit", _POSITIVE, "lowest adaptive limit (capped by max_concurrent)"),
+    ("limit.max_limit", _POSITIVE, "highest adaptive limit (max_concurrent caps it too)"),
+    (
+        "limit.rtt_tolerance",
+        _Float(1),
+        "latency up to this multiple of the no-load latency is not queueing",
+    ),
+    ("limit.queue_size", _NON_NEGATIVE, "headroom by which the limit probes upward"),
+    (
+        "limit.smoothing",
+        _Float(0, 1, low_inclusive=False),
+        "share of the distance to its target the limit moves per round trip",
+    ),
+    ("limit.noload_window_ms", _POSITIVE, "how long the lowest latency seen stays the no-load one"),
+    (
+        "limit.drop_threshold",
+        _Float(0, 0.99),
+        "share of calls dropped (timeout, 503/429, unreachable) above which drops cut the limit",
+    ),
 )
 
 _SPEC_DEFAULTS: Final = BackendSpec(name="defaults", base_url=_DEFAULT_BASE_URL)
@@ -1048,17 +1099,36 @@ def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str)
     top: dict[str, Any] = {}
     breaker: dict[str, Any] = {}
     retry: dict[str, Any] = {}
+    limit: dict[str, Any] = {}
+    hedge: dict[str, Any] = {}
+    collapse: dict[str, Any] = {}
     sources: dict[str, str | None] = {}
     for path, _kind, _description in _BACKEND_FIELDS:
         value, sources[path] = resolver.backend_value(name, path)
         table, _, key = path.rpartition(".")
-        {"": top, "breaker": breaker, "retry": retry}[table][key] = value
+        {
+            "": top,
+            "breaker": breaker,
+            "retry": retry,
+            "limit": limit,
+            "hedge": hedge,
+            "collapse": collapse,
+        }[table][key] = value
     if retry["backoff_max_ms"] < retry["backoff_base_ms"]:
         raise ConfigError(
             f"backends.{name}.retry.backoff_max_ms",
             f"must be >= retry.backoff_base_ms ({retry['backoff_base_ms']}), "
             f"got {retry['backoff_max_ms']}",
             sources["retry.backoff_max_ms"] or sources["retry.backoff_base_ms"],
+        )
+    if not limit["min_limit"] <= limit["initial_limit"] <= limit["max_limit"]:
+        raise ConfigError(
+            f"backends.{name}.limit.initial_limit",
+            f"must satisfy min_limit ({limit['min_limit']}) <= initial_limit "
+            f"({limit['initial_limit']}) <= max_limit ({limit['max_limit']})",
+            sources["limit.initial_limit"]
+            or sources["limit.min_limit"]
+            or sources["limit.max_limit"],
         )
     url_key = f"backends.{name}.url"
     if url_key not in resolver.values and not (base_url and name in SERVICES):
@@ -1081,6 +1151,9 @@ def _backend_spec(resolver: _Resolver, name: str, base_url: str, transport: str)
         transport=resolver.values.get(f"backends.{name}.transport", transport),
         breaker=BreakerSettings(**breaker),
         retry=RetrySettings(**retry),
+        limit=LimitSettings(**limit),
+        hedge=HedgeSettings(**hedge),
+        collapse=CollapseSettings(**collapse),
         **top,
     )
 

@@ -136,10 +136,14 @@ class SimulatedApp:
         return slot.released.is_set() and not self._closing
 
     def _delay(self, service: str, slot: FaultSlot) -> None:
-        delay_ms = self._latency.sample_ms(service, self._rng) + slot.fault.latency_ms
+        fault = slot.fault
+        injected_ms = fault.latency_ms
+        if fault.tail_percent and self._rng.random() * 100.0 < fault.tail_percent:
+            injected_ms += fault.tail_ms
+        delay_ms = self._latency.sample_ms(service, self._rng) + injected_ms
         if delay_ms <= 0:
             return
-        if slot.fault.latency_ms:
+        if injected_ms:
             # Injected delays can be long: healing the fault ends them.
             slot.holding.set()
             slot.released.wait(delay_ms / 1000)

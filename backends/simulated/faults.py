@@ -56,6 +56,8 @@ class Fault:
     - ``queue_limit``: at most this many wait (default ``MAX_QUEUE``); beyond it a request is
       answered at once ``503 {"error": "overloaded"}`` with ``Retry-After: 1``. Needs a
       ``capacity``.
+    - ``tail_percent`` and ``tail_ms``: a latency tail, ``tail_ms`` added to that percentage
+      of requests, drawn independently (a slow disk, a GC pause): what hedged reads cut.
     """
 
     latency_ms: float = 0.0
@@ -66,11 +68,15 @@ class Fault:
     drip_ms: float = 0.0
     capacity: int = 0
     queue_limit: int = MAX_QUEUE
+    tail_percent: float = 0.0
+    tail_ms: float = 0.0
 
     def __post_init__(self) -> None:
         _check_number("latency_ms", self.latency_ms, 0.0, MAX_LATENCY_MS)
         _check_number("error_rate", self.error_rate, 0.0, 1.0)
         _check_number("drip_ms", self.drip_ms, 0.0, MAX_DRIP_MS)
+        _check_number("tail_percent", self.tail_percent, 0.0, 100.0)
+        _check_number("tail_ms", self.tail_ms, 0.0, MAX_LATENCY_MS)
         for key in ("hang", "refuse", "malformed"):
             if not isinstance(getattr(self, key), bool):
                 raise FaultError(key, "must be true or false")

@@ -4,7 +4,8 @@ Routes (all need an admin credential: 401 without or with an invalid one, 403 fo
 member token):
 
 - ``GET /_admin/backends``: per backend, the breaker's state, override and when it last
-  changed; in-flight, queued, ``max_concurrent``, ``max_queue``; and the last 10 s
+  changed; in-flight, queued, ``max_concurrent``, ``max_queue``, ``limit`` (the adaptive
+  concurrency limit now, null unless ``limit.adaptive``); and the last 10 s
   (``actors.stats.WindowStats``): calls, successes, failures, timeouts, rejections,
   short-circuits, fallbacks, latency p50/p99/max.
 - ``GET /_admin/endpoints``: per endpoint, its owning team, in-flight plans and the same
@@ -232,6 +233,7 @@ class AdminHandler:
             "queued": merged.queued,
             "max_concurrent": merged.max_concurrent,
             "max_queue": merged.max_queue,
+            "limit": merged.limit,
             "window": merged.window.snapshot(),
             "workers": [
                 {
@@ -240,6 +242,7 @@ class AdminHandler:
                     "inflight": part.inflight,
                     "queued": part.queued,
                     "max_concurrent": part.max_concurrent,
+                    "limit": part.limit,
                     "window": part.window.snapshot(),
                 }
                 for pid, part in merged.workers

@@ -7,8 +7,9 @@ operator asks about the instance. ``LocalWorker`` reports this process as plain 
 (``WorkerReport``, JSON both ways) and applies a breaker force here. ``Instance`` answers
 for all workers: with no ``Peers`` (one process) its report is this worker's; with a
 channel to the other workers (``orchestrator/ops/peers.py``, under gunicorn) it gathers
-every live worker's report and merges them (``InstanceReport``): calls, in-flight and
-bulkhead capacity add up; windows add their histograms (``actors.stats.WindowTotals``), so
+every live worker's report and merges them (``InstanceReport``): calls, in-flight,
+bulkhead capacity and adaptive limits add up; windows add their histograms
+(``actors.stats.WindowTotals``), so
 the instance's p99 is read from every call, not averaged; a breaker is as bad as its worst
 worker's (open, then half-open, then closed), each worker's state shown beside it.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -80,6 +81,8 @@ class BackendPart:
     max_concurrent: int
     max_queue: int
     window: WindowTotals
+    #: The adaptive concurrency limit; None without ``limit.adaptive``.
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,7 @@ class WorkerReport:
                     "queued": b.queued,
                     "max_concurrent": b.max_concurrent,
                     "max_queue": b.max_queue,
+                    "limit": b.limit,
                     "window": b.window.to_json(),
                 }
                 for b in self.backends
@@ -168,6 +172,7 @@ class WorkerReport:
                         max_concurrent=int(b["max_concurrent"]),
                         max_queue=int(b["max_queue"]),
                         window=WindowTotals.from_json(b["window"]),
+                        limit=None if b["limit"] is None else int(b["limit"]),
                     )
                     for b in data["backends"]
                 ),
@@ -295,6 +300,7 @@ class LocalWorker:
             max_concurrent=view.max_concurrent,
             max_queue=view.max_queue,
             window=view.window_totals(),
+            limit=view.limit,
         )
 
 
@@ -337,6 +343,8 @@ class MergedBackend:
     window: WindowTotals
     #: Each worker's own part, by pid.
     workers: tuple[tuple[int, BackendPart], ...]
+    #: The adaptive limits of the workers that have one, added up; None if none has.
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,7 +431,14 @@ def _merge_backend(name: str, parts: Sequence[tuple[int, BackendPart]]) -> Merge
         max_queue=sum(part.max_queue for _, part in parts),
         window=WindowTotals.merge(part.window for _, part in parts),
         workers=tuple(parts),
+        limit=_sum_limits(part.limit for _, part in parts),
     )
+
+
+def _sum_limits(limits: Iterable[int | None]) -> int | None:
+    """Limits add up like bulkhead sizes; None when no worker has one."""
+    known = [limit for limit in limits if limit is not None]
+    return sum(known) if known else None
 
 
 def _merge_endpoint(parts: Sequence[tuple[int, EndpointPart]]) -> MergedEndpoint:
@@ -520,6 +535,7 @@ class Instance:
                     inflight=merged.inflight,
                     queued=merged.queued,
                     breaker_open=merged.breaker.state != BreakerState.CLOSED,
+                    limit=merged.limit,
                 )
                 for merged in report.backends()
             },

@@ -20,6 +20,9 @@ name                                            type     when
                                                          failure, timeout with attempts)
 ``{p}.backend.{b}.inflight`` / ``.queued``      gauge    every ``gauge_interval_s``
 ``{p}.backend.{b}.breaker_open``                gauge    1 unless the breaker is closed
+``{p}.backend.{b}.limit``                       gauge    the adaptive concurrency limit,
+                                                         for a backend with
+                                                         ``limit.adaptive`` only
 ``{p}.team.{team}.errors``                      counter  a routed request of the team's
                                                          endpoints answered 5xx (500, 503
                                                          dependency unavailable, 504
@@ -205,6 +208,8 @@ class BackendNames:
     inflight: str
     queued: str
     breaker_open: str
+    #: The adaptive concurrency limit (sent only for backends that have one).
+    limit: str
 
 
 def _part(value: str, what: str) -> str:
@@ -251,6 +256,7 @@ class MetricNames:
                 inflight=f"{base}.inflight",
                 queued=f"{base}.queued",
                 breaker_open=f"{base}.breaker_open",
+                limit=f"{base}.limit",
             )
         self.endpoints: Mapping[str, EndpointNames] = MappingProxyType(endpoint_names)
         self.backends: Mapping[str, BackendNames] = MappingProxyType(backend_names)
@@ -277,7 +283,7 @@ class MetricNames:
         for backend in self.backends.values():
             names.update(dict.fromkeys(backend.outcomes.values(), StatKind.COUNTER))
             names[backend.latency] = StatKind.TIMER
-            for gauge in (backend.inflight, backend.queued, backend.breaker_open):
+            for gauge in (backend.inflight, backend.queued, backend.breaker_open, backend.limit):
                 names[gauge] = StatKind.GAUGE
         return names
 
@@ -535,6 +541,8 @@ class BackendGauges:
     inflight: int
     queued: int
     breaker_open: bool
+    #: The adaptive concurrency limit; None for a backend without one (nothing is sent).
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,6 +621,8 @@ class Metrics:
             stats.append(
                 Stat(StatKind.GAUGE, backend_names.breaker_open, 1 if gauges.breaker_open else 0)
             )
+            if gauges.limit is not None:
+                stats.append(Stat(StatKind.GAUGE, backend_names.limit, _gauge(gauges.limit)))
         self.sink.send(stats)
 
     def close(self) -> None:

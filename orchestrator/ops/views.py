@@ -76,6 +76,12 @@ class BackendView(Protocol):
         """Bulkhead queue size."""
         ...
 
+    @property
+    def limit(self) -> int | None:
+        """The adaptive concurrency limit now (calls allowed in flight, at most
+        ``max_concurrent``); None unless the backend has ``limit.adaptive``."""
+        ...
+
     def window_totals(self) -> WindowTotals:
         """The backend's window (``WindowStats.totals()``)."""
         ...
@@ -103,6 +109,7 @@ def gauge_snapshot(
                 inflight=view.inflight,
                 queued=view.queued,
                 breaker_open=view.breaker_state != BreakerState.CLOSED,
+                limit=view.limit,
             )
             for view in views
         },

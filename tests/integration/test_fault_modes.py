@@ -28,7 +28,10 @@ from backends.transports import make_transport
 pytestmark = pytest.mark.integration
 
 #: Trips after 4 calls at >= 50 % failures; 5 s open (passed with the clock, not waited).
-QUICK_BREAKER = BreakerSettings(request_volume=4, error_percent=50.0, open_ms=5_000)
+# The window's rule alone (no trip on a run of timeouts): these tests count to its volume.
+QUICK_BREAKER = BreakerSettings(
+    request_volume=4, error_percent=50.0, open_ms=5_000, consecutive_timeouts=0
+)
 NO_RETRY = RetrySettings(max_attempts=1)
 TIMEOUT_MS = 200
 MAX_CONCURRENT = 2

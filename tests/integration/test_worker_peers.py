@@ -44,6 +44,7 @@ class Backend:
     queued: int = 0
     max_concurrent: int = 8
     max_queue: int = 2
+    limit: int | None = None
 
     def window_totals(self) -> WindowTotals:
         """The window's totals."""

@@ -84,7 +84,8 @@ function backendCard(b) {
     ["calls/s", b.calls_per_s], ["timeouts", b.timeouts],
     ["rejected", b.rejections], ["short-circ.", b.short_circuits],
     ["fallbacks", b.fallbacks], ["failures", b.failures],
-    ["bulkhead", `${b.bulkhead.in_use}/${b.bulkhead.capacity}`],
+    ["bulkhead", `${b.bulkhead.in_use}/${b.bulkhead.capacity}` +
+      (b.bulkhead.limit === null ? "" : ` (limit ${b.bulkhead.limit})`)],
     ["queued", `${b.bulkhead.queued}/${b.bulkhead.queue_capacity}`],
     ["p50 ms", fmt(b.latency_ms.p50)], ["p99 ms", fmt(b.latency_ms.p99)],
   ];

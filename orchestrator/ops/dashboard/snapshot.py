@@ -102,6 +102,7 @@ def _backend(merged: MergedBackend) -> dict[str, Any]:
         "bulkhead": {
             "in_use": merged.inflight,
             "capacity": merged.max_concurrent,
+            "limit": merged.limit,
             "queued": merged.queued,
             "queue_capacity": merged.max_queue,
         },

@@ -377,3 +377,141 @@ def test_time_does_not_move_a_forced_breaker():
     clock.advance(60.0)
     assert breaker.state == OPEN
     assert changes.seen == [(CLOSED, OPEN)]
+
+
+# -- a run of timeouts ---------------------------------------------------------------------
+
+
+def _timeouts(breaker: CircuitBreaker, clock: ManualClock, count: int, every_s: float) -> None:
+    """``count`` timeouts, the clock moving ``every_s`` before each."""
+    for _ in range(count):
+        clock.advance(every_s)
+        _calls(breaker, [Verdict.TIMEOUT])
+
+
+#: The run these tests count: five timeouts over at least 0.25 s.
+RUN = {"consecutive_timeouts": 5, "consecutive_timeouts_span_ms": 250}
+
+
+def test_the_shipped_run_is_three_timeouts_over_a_tenth_of_a_second():
+    """The defaults: on, and short enough to trip within a second of a hang's first timeout
+    at 10 calls a second."""
+    settings = BreakerSettings()
+    assert (settings.consecutive_timeouts, settings.consecutive_timeouts_span_ms) == (3, 100)
+
+
+def test_a_run_of_timeouts_opens_it_before_the_window_would():
+    """Five timeouts in a row 0.1 s apart (a hang at 10 calls a second) open it at the fifth,
+    0.4 s after the first, with 100 successes in the window and under its volume."""
+    clock = ManualClock()
+    changes = Changes()
+    breaker = _breaker(clock, changes, **RUN)
+    _calls(breaker, [Verdict.SUCCESS] * 100)
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    assert breaker.state == CLOSED
+    _timeouts(breaker, clock, 1, every_s=0.1)
+    assert (breaker.state, changes.seen) == (OPEN, [(CLOSED, OPEN)])
+
+
+def test_a_burst_of_timeouts_at_one_instant_is_a_stall_not_a_hang():
+    """Fifty calls that all time out at the same instant (this process got no CPU while they
+    were in flight) do not open it, and the answers after the burst end the run; a run that
+    goes on past the span opens it at the first timeout that reaches it."""
+    clock = ManualClock()
+    breaker = _breaker(clock, request_volume=1_000, **RUN)
+    _calls(breaker, [Verdict.TIMEOUT] * 50)
+    _timeouts(breaker, clock, 1, every_s=0.249)
+    assert breaker.state == CLOSED
+    _calls(breaker, [Verdict.SUCCESS])
+    _calls(breaker, [Verdict.TIMEOUT] * 50)
+    _timeouts(breaker, clock, 1, every_s=0.25)
+    assert breaker.state == OPEN
+
+
+def test_the_span_only_adds_to_the_count():
+    """However long the run lasts, it needs its five timeouts."""
+    clock = ManualClock()
+    breaker = _breaker(clock, request_volume=1_000, **RUN)
+    _timeouts(breaker, clock, 4, every_s=10.0)
+    assert breaker.state == CLOSED
+    _timeouts(breaker, clock, 1, every_s=10.0)
+    assert breaker.state == OPEN
+
+
+@pytest.mark.parametrize(
+    "between",
+    [Verdict.SUCCESS, Verdict.FAILURE],
+    ids=["a-success", "an-error-answer"],
+)
+def test_any_answer_breaks_the_run(between):
+    """A success or an error status between timeouts (the backend answered: not a hang)
+    starts the run again."""
+    clock = ManualClock()
+    breaker = _breaker(clock, request_volume=1_000, **RUN)
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    _calls(breaker, [between])
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    assert breaker.state == CLOSED
+    _timeouts(breaker, clock, 1, every_s=0.1)
+    assert breaker.state == OPEN
+
+
+def test_a_neutral_result_neither_counts_nor_breaks_the_run():
+    """A call never sent (its deadline) or a bad request says nothing either way."""
+    clock = ManualClock()
+    breaker = _breaker(clock, request_volume=1_000, **RUN)
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    _calls(breaker, [Verdict.NEUTRAL] * 3)
+    assert breaker.state == CLOSED
+    _timeouts(breaker, clock, 1, every_s=0.1)
+    assert breaker.state == OPEN
+
+
+def test_zero_turns_the_run_off_and_timeouts_still_count_in_the_window():
+    """With ``consecutive_timeouts = 0`` only the window decides, where a timeout is a
+    failure like any other."""
+    clock = ManualClock()
+    breaker = _breaker(clock, consecutive_timeouts=0)
+    _timeouts(breaker, clock, 19, every_s=0.1)
+    assert (breaker.state, breaker.window()) == (CLOSED, (19, 19))
+    _timeouts(breaker, clock, 1, every_s=0.1)
+    assert breaker.state == OPEN
+
+
+def test_a_timed_out_probe_reopens_it_and_a_closed_breaker_starts_a_new_run():
+    """Half-open, a timeout is a failed probe; closed again after a success, the timeouts
+    from before the opening do not count toward a new run."""
+    clock = ManualClock()
+    breaker = _breaker(clock, **RUN)
+    _timeouts(breaker, clock, 5, every_s=0.1)
+    clock.advance(5.0)
+    probe = breaker.acquire()
+    assert probe is not None
+    assert breaker.state == HALF_OPEN
+    breaker.record(probe, Verdict.TIMEOUT)
+    assert breaker.state == OPEN
+    clock.advance(5.0)
+    probe = breaker.acquire()
+    assert probe is not None
+    breaker.record(probe, Verdict.SUCCESS)
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    assert breaker.state == CLOSED
+
+
+def test_late_timeouts_from_before_it_opened_do_not_start_a_new_run():
+    """Calls admitted before the opening that time out after it carry an old ticket: they
+    count neither in the open state nor in the run after it closes."""
+    clock = ManualClock()
+    breaker = _breaker(clock, **RUN)
+    old = [breaker.acquire() for _ in range(5)]
+    _timeouts(breaker, clock, 5, every_s=0.1)
+    clock.advance(5.0)
+    probe = breaker.acquire()
+    assert probe is not None
+    breaker.record(probe, Verdict.SUCCESS)
+    for ticket in old:
+        assert ticket is not None
+        clock.advance(0.1)
+        breaker.record(ticket, Verdict.TIMEOUT)
+    _timeouts(breaker, clock, 4, every_s=0.1)
+    assert breaker.state == CLOSED

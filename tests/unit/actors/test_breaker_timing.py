@@ -6,7 +6,9 @@ deadline, and whether or not its request still waits for the reply. So hanging c
 steady rate open the breaker the moment the window holds the minimum volume at the error
 percentage: from an empty window that is the ``request_volume``-th timeout; after healthy
 traffic it is later, because the successes still in the window count too (the licensing
-load test saw ~6 s: see ``test_successes_still_in_the_window_delay_the_opening``).
+load test saw ~6 s: see ``test_successes_still_in_the_window_delay_the_opening``). The run
+of consecutive timeouts (``breaker.consecutive_timeouts``, 3 over at least 100 ms by
+default) opens it sooner, whatever the window holds: the last tests here.
 """
 
 from __future__ import annotations
@@ -32,8 +34,13 @@ START = 1024.0
 #: 8 calls a second; binary fractions keep every clock reading exact.
 STEP_S = 0.125
 BOUND_S = 0.75
-#: The defaults (20 calls, 50 %, 10 s window), spelled out because the arithmetic uses them.
-DEFAULTS = BreakerSettings(request_volume=20, error_percent=50.0, window_ms=10_000)
+#: The window's defaults (20 calls, 50 %, 10 s window), spelled out because the arithmetic
+#: uses them; the run of timeouts is off, so that the window alone decides.
+DEFAULTS = BreakerSettings(
+    request_volume=20, error_percent=50.0, window_ms=10_000, consecutive_timeouts=0
+)
+#: The shipped defaults, the run of 5 timeouts included.
+SHIPPED = BreakerSettings()
 LICENSE = post("licenses", body={"title_id": "t42"})  # not idempotent: never retried
 OK = post("ok", body={})
 
@@ -139,9 +146,11 @@ def start(clock: ManualClock) -> Iterator[Any]:
     """Start a system whose only backend is ``BoundedHang``; stopped after the test."""
     systems: list[ActorSystem] = []
 
-    def factory(timeout_s: float, **spec_fields: Any) -> tuple[ActorSystem, BoundedHang]:
+    def factory(
+        timeout_s: float, breaker: BreakerSettings = DEFAULTS, **spec_fields: Any
+    ) -> tuple[ActorSystem, BoundedHang]:
         backend = BoundedHang(clock, timeout_s)
-        system = system_over([backend], clock=clock, breaker=DEFAULTS, **spec_fields)
+        system = system_over([backend], clock=clock, breaker=breaker, **spec_fields)
         system.start()
         systems.append(system)
         return system, backend
@@ -238,3 +247,42 @@ def test_a_call_never_sent_for_lack_of_time_stays_out_of_the_breaker(start, cloc
     assert system.states["licensing"].breaker.window() == (0, 0)
     counts = system.counts()["licensing"]
     assert (counts["timeout"], counts["expired"]) == (20, 20)
+
+
+def test_a_run_of_timeouts_opens_it_after_healthy_traffic_within_a_second_of_the_first(
+    start, clock
+):
+    """The shipped defaults, in the case above: after 10 s of successes, hanging calls from
+    t = 10 s time out from 10.75 s, one every 0.125 s; the 3rd in a row (0.25 s after the
+    first: over the 0.1 s span) opens the breaker at 10.75 + 2 * 0.125 = 11.0 s, 1.0 s into
+    the hang (the window alone: 5.0 s), although the window still holds 80 successes."""
+    system, backend = start(BOUND_S, breaker=SHIPPED, timeout_ms=750)
+    assert (SHIPPED.consecutive_timeouts, SHIPPED.consecutive_timeouts_span_ms) == (3, 100)
+    inbox = Inbox()
+    traffic = Traffic(system, backend, inbox, inbox)
+    for _ in range(80):
+        traffic.send(OK, 1.5)
+        traffic.tick()
+
+    traffic.hang_until_open(1.5)
+
+    breaker = system.states["licensing"].breaker
+    assert (traffic.timeouts, breaker.changed_at) == (3, START + 11.0)
+    traffic.send(LICENSE, 1.5)
+    assert traffic.short_circuited == 1
+
+
+def test_an_answer_between_timeouts_breaks_the_run(start, clock):
+    """Two timeouts, a success, two more: never three in a row, so it stays closed (the
+    window's 4 of 5 failures are under its volume of 20)."""
+    system, backend = start(BOUND_S, breaker=SHIPPED, timeout_ms=750)
+    inbox = Inbox()
+    traffic = Traffic(system, backend, inbox, inbox)
+    for _ in range(2):
+        for _ in range(2):
+            traffic.send(LICENSE, 1.5)
+            traffic.tick()
+        while backend.pending:
+            traffic.tick()
+        traffic.send(OK, 1.5)
+    assert (traffic.timeouts, system.breaker_state("licensing")) == (4, CLOSED)

@@ -55,6 +55,7 @@ class FakeBackend:
     queued: int = 0
     max_concurrent: int = 10
     max_queue: int = 0
+    limit: int | None = None
     forced: list[str] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
 
@@ -254,6 +255,7 @@ def test_backends_view_shows_breaker_bulkhead_and_window(handler, system, clock)
         5,
     )
     assert (view["window"]["calls"], view["window"]["failures"]) == (10, 10)
+    assert (view["limit"], mine["limit"]) == (None, None)  # no adaptive limit
     assert view["window"]["latency_ms"]["p99"] == 4.0
     never = body["backends"][1]["breaker"]
     assert (never["changed_at"], never["seconds_since_change"]) == (None, None)
@@ -419,3 +421,19 @@ def test_parse_breaker_action_defaults_reason():
     """The reason is optional."""
     action = parse_breaker_action({"force": "clear"})
     assert (action.force, action.reason) == ("clear", "")
+
+
+def test_backends_view_and_gauges_show_the_adaptive_limit(handler, system):
+    """A backend with an adaptive limit shows it in /_admin/backends (and per worker) and
+    in its gauge; one without shows null and sends no limit gauge."""
+    system.backends[1].limit = 7
+    body = handler.handle(request()).body
+    catalog, ratings = body["backends"]
+    assert (catalog["name"], catalog["limit"], catalog["workers"][0]["limit"]) == (
+        "catalog",
+        7,
+        7,
+    )
+    assert ratings["limit"] is None
+    snapshot = gauge_snapshot(system.backend_views(), frontend_inflight=0, shed_total=0)
+    assert (snapshot.backends["catalog"].limit, snapshot.backends["ratings"].limit) == (7, None)

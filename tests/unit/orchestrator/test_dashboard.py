@@ -43,6 +43,7 @@ class Backend:
     queued: int = 0
     max_concurrent: int = 10
     max_queue: int = 5
+    limit: int | None = None
 
     def window_totals(self) -> WindowTotals:
         """The window's totals."""
@@ -150,7 +151,13 @@ def test_a_backend_row_carries_rates_counts_bulkhead_and_latency(clock, windows)
     assert row["error_pct"] == 40.0  # (2 + 3 + 1 + 2) / 20
     assert (row["failures"], row["timeouts"], row["rejections"]) == (2, 3, 1)
     assert (row["short_circuits"], row["fallbacks"]) == (2, 1)
-    assert row["bulkhead"] == {"in_use": 4, "capacity": 10, "queued": 1, "queue_capacity": 5}
+    assert row["bulkhead"] == {
+        "in_use": 4,
+        "capacity": 10,
+        "limit": None,  # no adaptive limit
+        "queued": 1,
+        "queue_capacity": 5,
+    }
     assert row["latency_ms"]["p50"] is not None
     assert row["latency_ms"]["p99"] >= row["latency_ms"]["p50"]
     assert set(row["latency_ms"]) == {"p50", "p99"}
@@ -253,3 +260,10 @@ def test_each_backend_and_endpoint_is_labelled_with_its_statsd_name(clock, windo
     assert names.backends["ratings"].latency.startswith(statsd["ratings"] + ".")
     by_name = {e["name"]: e["statsd"] for e in doc["endpoints"]}
     assert by_name == {"playback.play": "fd.endpoint.playback.play", "discovery.home": None}
+
+
+def test_the_bulkhead_row_carries_the_adaptive_limit(clock, windows):
+    """A backend with ``limit.adaptive`` shows its limit now beside the bulkhead's size."""
+    licensing = Backend("licensing", WindowStats(clock=clock), inflight=3, limit=4)
+    row = _snapshot([licensing], windows)["backends"][0]
+    assert (row["bulkhead"]["in_use"], row["bulkhead"]["limit"]) == (3, 4)

@@ -137,6 +137,7 @@ def test_catalogue_holds_exactly_the_design_names():
         "fd.backend.catalog.inflight": G,
         "fd.backend.catalog.queued": G,
         "fd.backend.catalog.breaker_open": G,
+        "fd.backend.catalog.limit": G,
     }
 
 
@@ -561,6 +562,23 @@ def test_report_sends_every_gauge_in_one_batch(metrics, sink):
         "fd.backend.ratings.breaker_open": 0,
     }
     assert sink.counters() == {}
+
+
+def test_an_adaptive_limit_is_sent_as_a_gauge_of_its_backend_only(metrics, sink):
+    """``backend.{b}.limit`` goes out for a backend with an adaptive limit, and only then."""
+    limited = GaugeSnapshot(
+        {
+            "catalog": BackendGauges(2, 0, breaker_open=False, limit=6),
+            "ratings": BackendGauges(0, 0, breaker_open=False),
+        },
+        0,
+        0,
+    )
+    GaugeReporter(metrics, lambda: limited, 1.0).report_once()
+    gauges = sink.gauges()
+    assert gauges["fd.backend.catalog.limit"] == 6
+    assert "fd.backend.ratings.limit" not in gauges
+    assert metrics.names.catalogue()["fd.backend.ratings.limit"] is StatKind.GAUGE
 
 
 def test_shed_is_sent_as_the_delta_since_the_last_report(metrics, sink):
