@@ -151,8 +151,12 @@ class Collapser:
     """One backend's collapsing, across the requests of a process; see the module docstring.
 
     ``submit`` takes the place of the directory's for the calls it collapses; the batch's
-    call goes to ``directory`` with the batch as ``reply_to``. ``calls`` counts merged calls
-    sent, ``members`` the device calls they answered: ``members - calls`` were saved.
+    call goes to ``directory`` with the batch as ``reply_to``.
+
+    Counted since start, O(1) each (the operator views read them, ``actors/system.py``):
+    ``members``, the calls handed in; ``calls``, the calls sent on for them (one per batch,
+    plus one per member asked again alone after a refused batch); ``merged``, the batches of
+    two or more sent as one call; ``alone``, the batches of one. ``saved`` is the difference.
     """
 
     def __init__(
@@ -171,7 +175,13 @@ class Collapser:
         self._arm = _arm_hub_timer if arm is None else arm
         self.calls = 0
         self.members = 0
+        self.merged = 0
         self.alone = 0
+
+    @property
+    def saved(self) -> int:
+        """Calls the backend did not get thanks to collapsing: ``members - calls``."""
+        return self.members - self.calls
 
     def collapsible(self, call: Call) -> tuple[GroupKey, tuple[str, ...]] | None:
         """The group and ids of ``call`` when it can be collapsed, else ``None``.
@@ -204,6 +214,7 @@ class Collapser:
             self.alone += 1
             _submit_or_answer(self._directory, members[0].call)
             return
+        self.merged += 1
         first = members[0].call
         merged = Call(
             call_id=0,
@@ -232,6 +243,7 @@ class Collapser:
             return
         if 400 <= reply.status < 500:  # noqa: PLR2004 - the client-error class
             # The backend refused the batch without naming the ids at fault: ask each alone.
+            self.calls += len(members)
             for member in members:
                 _submit_or_answer(self._directory, member.call)
             return

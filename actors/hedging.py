@@ -170,7 +170,8 @@ class Hedger:
         self._budget = budget
         self.tracker = LatencyTracker(clock)
         self.min_samples = min_samples
-        #: Hedges sent, and hedges whose answer won.
+        #: Hedges sent (taken by the backend: ``hedged``), and hedges whose answer won;
+        #: counted since start, read by the operator views (``actors/system.py``).
         self.sent = 0
         self.won = 0
 
@@ -194,7 +195,8 @@ class Hedger:
         the breaker is open or half-open, never beyond the budget."""
         if now + MIN_ATTEMPT_S >= deadline or self._breaker.state != "closed":
             return False
-        if not self._budget.try_spend():
-            return False
+        return bool(self._budget.try_spend())
+
+    def hedged(self) -> None:
+        """A twin went out (counted once the backend took it, not when it was allowed)."""
         self.sent += 1
-        return True

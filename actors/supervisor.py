@@ -312,6 +312,7 @@ class RequestSupervisor(GreenletActor):
         twin = dataclasses.replace(hedge.call, call_id=_twin_id(index), sent_at=self._clock())
         # Past the scope's shared calls, which would attach the twin to its original.
         if adapted.root.submit(twin) is None:
+            hedge.hedger.hedged()
             hedge.sent = True
             hedge.outstanding += 1
 

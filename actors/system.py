@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -28,7 +29,7 @@ from actors.messages import Call, Outcome, Reply
 from actors.outcomes import BreakerForce
 from actors.plan import Plan, RunResult, StepRecord
 from actors.stats import WindowTotals
-from actors.supervisor import build_adaptations, execute_plan
+from actors.supervisor import Adaptations, build_adaptations, execute_plan
 from backends.specs import BackendSpec
 
 log = logging.getLogger("frontdoor.actors.system")
@@ -56,13 +57,47 @@ class ActorSystemError(RuntimeError):
     """The actor system was used before start or after stop."""
 
 
+@dataclass(frozen=True, slots=True)
+class AdaptiveTotals:
+    """A backend's hedging and collapsing since start, as operators see them.
+
+    A mechanism the backend does not turn on has None in its fields; a backend with neither
+    has no ``AdaptiveTotals`` at all (``BackendView.adaptive`` is None).
+    """
+
+    #: Hedges sent (the retry budget spent), and those whose answer won (``Hedger``).
+    hedges_sent_total: int | None = None
+    hedges_won_total: int | None = None
+    #: Calls handed to the collapser, and the calls it sent the backend for them
+    #: (``Collapser.members`` and ``calls``): ``in - out`` calls saved.
+    collapse_calls_in_total: int | None = None
+    collapse_calls_out_total: int | None = None
+
+
+def adaptive_totals(adaptations: Adaptations | None, backend: str) -> AdaptiveTotals | None:
+    """What ``backend``'s hedger and collapser have counted; None when it has neither."""
+    if adaptations is None:
+        return None
+    hedger = adaptations.hedgers.get(backend)
+    collapser = adaptations.collapsers.get(backend)
+    if hedger is None and collapser is None:
+        return None
+    return AdaptiveTotals(
+        hedges_sent_total=None if hedger is None else hedger.sent,
+        hedges_won_total=None if hedger is None else hedger.won,
+        collapse_calls_in_total=None if collapser is None else collapser.members,
+        collapse_calls_out_total=None if collapser is None else collapser.calls,
+    )
+
+
 class BackendView:
     """One backend as operators see it (``orchestrator.ops.admin.BackendView``), read live."""
 
-    __slots__ = ("_state",)
+    __slots__ = ("_adaptations", "_state")
 
-    def __init__(self, state: BackendState) -> None:
+    def __init__(self, state: BackendState, adaptations: Adaptations | None = None) -> None:
         self._state = state
+        self._adaptations = adaptations
 
     @property
     def name(self) -> str:
@@ -110,6 +145,12 @@ class BackendView:
         """The adaptive concurrency limit now; None unless the backend has one."""
         limiter = self._state.limiter
         return None if limiter is None else limiter.limit
+
+    @property
+    def adaptive(self) -> AdaptiveTotals | None:
+        """Hedges and collapsed calls since start; None unless the backend hedges or
+        collapses."""
+        return adaptive_totals(self._adaptations, self._state.spec.name)
 
     def window(self) -> Mapping[str, Any]:
         """The last 10 s of calls (``actors.stats.WindowStats.snapshot``)."""
@@ -216,7 +257,7 @@ class ActorSystem:
 
     def backend_views(self) -> list[BackendView]:
         """One live view per backend, for operators (``orchestrator.ops.admin.BackendViews``)."""
-        return [BackendView(state) for state in self.states.values()]
+        return [BackendView(state, self.adaptations) for state in self.states.values()]
 
     def execute(
         self,

@@ -5,7 +5,9 @@ member token):
 
 - ``GET /_admin/backends``: per backend, the breaker's state, override and when it last
   changed; in-flight, queued, ``max_concurrent``, ``max_queue``, ``limit`` (the adaptive
-  concurrency limit now, null unless ``limit.adaptive``); and the last 10 s
+  concurrency limit now, null unless ``limit.adaptive``); ``adaptive`` (hedges sent and
+  won, calls collapsed in and sent out, since each worker started; null unless the backend
+  hedges or collapses, a field null for the mechanism it leaves off); and the last 10 s
   (``actors.stats.WindowStats``): calls, successes, failures, timeouts, rejections,
   short-circuits, fallbacks, latency p50/p99/max.
 - ``GET /_admin/endpoints``: per endpoint, its owning team, in-flight plans and the same
@@ -47,6 +49,7 @@ from orchestrator.ops.instance import (
     Instance,
     MergedBackend,
     MergedEndpoint,
+    adaptive_json,
 )
 from orchestrator.ops.views import (
     BackendView,
@@ -234,6 +237,7 @@ class AdminHandler:
             "max_concurrent": merged.max_concurrent,
             "max_queue": merged.max_queue,
             "limit": merged.limit,
+            "adaptive": adaptive_json(merged.adaptive),
             "window": merged.window.snapshot(),
             "workers": [
                 {
@@ -243,6 +247,7 @@ class AdminHandler:
                     "queued": part.queued,
                     "max_concurrent": part.max_concurrent,
                     "limit": part.limit,
+                    "adaptive": adaptive_json(part.adaptive),
                     "window": part.window.snapshot(),
                 }
                 for pid, part in merged.workers

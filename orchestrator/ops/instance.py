@@ -8,10 +8,10 @@ operator asks about the instance. ``LocalWorker`` reports this process as plain 
 for all workers: with no ``Peers`` (one process) its report is this worker's; with a
 channel to the other workers (``orchestrator/ops/peers.py``, under gunicorn) it gathers
 every live worker's report and merges them (``InstanceReport``): calls, in-flight,
-bulkhead capacity and adaptive limits add up; windows add their histograms
-(``actors.stats.WindowTotals``), so
-the instance's p99 is read from every call, not averaged; a breaker is as bad as its worst
-worker's (open, then half-open, then closed), each worker's state shown beside it.
+bulkhead capacity, adaptive limits and the hedging and collapsing counts add up; windows
+add their histograms (``actors.stats.WindowTotals``), so the instance's p99 is read from
+every call, not averaged; a breaker is as bad as its worst worker's (open, then half-open,
+then closed), each worker's state shown beside it.
 
 A force goes to every worker and is remembered (``Peers.remember``) for workers started
 later, so a worker that gunicorn restarts comes up forced like the others. The result says
@@ -29,6 +29,7 @@ from typing import Any, Final, Protocol
 
 from actors.outcomes import BreakerForce, BreakerState
 from actors.stats import WindowTotals
+from actors.system import AdaptiveTotals
 from orchestrator.ops.metrics import BackendGauges, GaugeSnapshot
 from orchestrator.ops.views import BackendView, BackendViews, EndpointWindows
 
@@ -45,9 +46,14 @@ __all__ = [
     "MergedEndpoint",
     "Peers",
     "WorkerReport",
+    "adaptive_from_json",
+    "adaptive_json",
     "breaker_from_json",
     "breaker_json",
 ]
+
+#: The fields of an ``adaptive`` block, in the order the JSON shows them.
+_ADAPTIVE_FIELDS: Final = tuple(field.name for field in dataclasses.fields(AdaptiveTotals))
 
 #: Worst first: how a breaker of the instance reads when its workers disagree.
 _STATE_RANK: Final = {BreakerState.OPEN: 0, BreakerState.HALF_OPEN: 1, BreakerState.CLOSED: 2}
@@ -83,6 +89,8 @@ class BackendPart:
     window: WindowTotals
     #: The adaptive concurrency limit; None without ``limit.adaptive``.
     limit: int | None = None
+    #: Hedging and collapsing counts since the worker started; None with neither on.
+    adaptive: AdaptiveTotals | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +143,7 @@ class WorkerReport:
                     "max_concurrent": b.max_concurrent,
                     "max_queue": b.max_queue,
                     "limit": b.limit,
+                    "adaptive": adaptive_json(b.adaptive),
                     "window": b.window.to_json(),
                 }
                 for b in self.backends
@@ -173,6 +182,7 @@ class WorkerReport:
                         max_queue=int(b["max_queue"]),
                         window=WindowTotals.from_json(b["window"]),
                         limit=None if b["limit"] is None else int(b["limit"]),
+                        adaptive=adaptive_from_json(b.get("adaptive")),
                     )
                     for b in data["backends"]
                 ),
@@ -210,6 +220,26 @@ def breaker_from_json(data: Mapping[str, Any]) -> BreakerPart:
         state,
         None if override is None else str(override),
         None if changed is None else float(changed),
+    )
+
+
+def adaptive_json(totals: AdaptiveTotals | None) -> dict[str, int | None] | None:
+    """An ``adaptive`` block as JSON: every ``AdaptiveTotals`` field, or null."""
+    if totals is None:
+        return None
+    return {name: getattr(totals, name) for name in _ADAPTIVE_FIELDS}
+
+
+def adaptive_from_json(data: object) -> AdaptiveTotals | None:
+    """Read ``adaptive_json``'s output (null or absent: None); ``ValueError`` (or
+    ``TypeError``) for anything else."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"adaptive is a {type(data).__name__}, not an object")
+    values = {name: data.get(name) for name in _ADAPTIVE_FIELDS}
+    return AdaptiveTotals(
+        **{name: None if value is None else int(value) for name, value in values.items()}
     )
 
 
@@ -301,6 +331,7 @@ class LocalWorker:
             max_queue=view.max_queue,
             window=view.window_totals(),
             limit=view.limit,
+            adaptive=view.adaptive,
         )
 
 
@@ -345,6 +376,8 @@ class MergedBackend:
     workers: tuple[tuple[int, BackendPart], ...]
     #: The adaptive limits of the workers that have one, added up; None if none has.
     limit: int | None = None
+    #: Every worker's hedging and collapsing counts, added up; None if no worker has any.
+    adaptive: AdaptiveTotals | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,14 +464,26 @@ def _merge_backend(name: str, parts: Sequence[tuple[int, BackendPart]]) -> Merge
         max_queue=sum(part.max_queue for _, part in parts),
         window=WindowTotals.merge(part.window for _, part in parts),
         workers=tuple(parts),
-        limit=_sum_limits(part.limit for _, part in parts),
+        limit=_sum_known(part.limit for _, part in parts),
+        adaptive=_sum_adaptive([part.adaptive for _, part in parts]),
     )
 
 
-def _sum_limits(limits: Iterable[int | None]) -> int | None:
-    """Limits add up like bulkhead sizes; None when no worker has one."""
-    known = [limit for limit in limits if limit is not None]
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    """Limits add up like bulkhead sizes, counts like calls; None when no worker has one."""
+    known = [value for value in values if value is not None]
     return sum(known) if known else None
+
+
+def _sum_adaptive(blocks: Sequence[AdaptiveTotals | None]) -> AdaptiveTotals | None:
+    """Each count added up over the workers that have it (None where none has); None when
+    no worker hedges or collapses."""
+    known = [block for block in blocks if block is not None]
+    if not known:
+        return None
+    return AdaptiveTotals(
+        **{name: _sum_known(getattr(block, name) for block in known) for name in _ADAPTIVE_FIELDS}
+    )
 
 
 def _merge_endpoint(parts: Sequence[tuple[int, EndpointPart]]) -> MergedEndpoint:

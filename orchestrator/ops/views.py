@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol
 
 from actors.outcomes import BreakerState, Outcome
 from actors.stats import WindowStats, WindowTotals
+from actors.system import AdaptiveTotals
 from orchestrator.ops.metrics import BackendGauges, EndpointLike, GaugeSnapshot
 
 __all__ = [
@@ -80,6 +81,12 @@ class BackendView(Protocol):
     def limit(self) -> int | None:
         """The adaptive concurrency limit now (calls allowed in flight, at most
         ``max_concurrent``); None unless the backend has ``limit.adaptive``."""
+        ...
+
+    @property
+    def adaptive(self) -> AdaptiveTotals | None:
+        """Hedges sent and won, calls collapsed in and sent out, since start; a mechanism
+        the backend does not turn on has None fields; None when it has neither."""
         ...
 
     def window_totals(self) -> WindowTotals:

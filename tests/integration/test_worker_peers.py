@@ -20,6 +20,7 @@ import pytest
 
 from actors.outcomes import Outcome
 from actors.stats import WindowStats, WindowTotals
+from actors.system import AdaptiveTotals
 from orchestrator.ops.instance import FrontendGauges, Instance, LocalWorker
 from orchestrator.ops.metrics import GaugeSnapshot
 from orchestrator.ops.peers import PeerChannel, WorkerDirectory
@@ -45,6 +46,7 @@ class Backend:
     max_concurrent: int = 8
     max_queue: int = 2
     limit: int | None = None
+    adaptive: AdaptiveTotals | None = None
 
     def window_totals(self) -> WindowTotals:
         """The window's totals."""
@@ -148,6 +150,23 @@ def test_one_worker_answers_for_every_worker(join):
         assert [pid for pid, _ in ratings.workers] == [101, 102]
         (play,) = report.endpoints()
         assert play.window.snapshot()["calls"] == 1
+
+
+def test_hedging_and_collapsing_counts_add_up_over_the_workers(join):
+    """Each worker's counts cross the socket; the instance's are their sums, each worker's
+    kept beside them; a backend no worker adapts stays None."""
+    first, second = join(701), join(702)
+    first.backends["licensing"].adaptive = AdaptiveTotals(5, 3, 40, 10)
+    second.backends["licensing"].adaptive = AdaptiveTotals(7, 6, 60, 20)
+
+    licensing, ratings = second.instance.report().backends()
+
+    assert licensing.adaptive == AdaptiveTotals(12, 9, 100, 30)
+    assert [part.adaptive for _, part in licensing.workers] == [
+        AdaptiveTotals(5, 3, 40, 10),
+        AdaptiveTotals(7, 6, 60, 20),
+    ]
+    assert ratings.adaptive is None
 
 
 def test_one_worker_sends_the_instances_gauges_the_others_none(join):

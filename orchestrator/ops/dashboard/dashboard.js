@@ -63,6 +63,19 @@ function health(callsPerS, sev) {
   return svg;
 }
 
+// Hedged reads and request collapsing, when the backend turns them on: one short line.
+function adaptiveLine(a) {
+  if (!a) return "";
+  const parts = [];
+  if (typeof a.hedges_sent_total === "number") {
+    parts.push(`hedges ${a.hedges_sent_total} sent / ${a.hedges_won_total} won`);
+  }
+  if (typeof a.collapse_calls_in_total === "number") {
+    parts.push(`collapsed ${a.collapse_calls_in_total} calls into ${a.collapse_calls_out_total}`);
+  }
+  return parts.join(" · ");
+}
+
 function backendCard(b) {
   const sev = severity(b.error_pct, b.breaker.state);
   const card = el("div", { class: "card " + sev, "data-backend": b.name });
@@ -94,6 +107,11 @@ function backendCard(b) {
     dl.appendChild(el("dd", {}, value));
   }
   card.appendChild(dl);
+  const adaptive = adaptiveLine(b.adaptive);
+  if (adaptive) {
+    card.appendChild(el("div", { class: "adaptive", title: "since start, every worker's added up" },
+      adaptive));
+  }
   card.appendChild(sparkline(remember("backend:" + b.name, b.latency_ms), 240, 30));
   if (b.workers.length > 1) card.appendChild(workerTable(b.workers));
   const actions = el("div", { class: "actions" });

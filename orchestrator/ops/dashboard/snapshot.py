@@ -20,7 +20,13 @@ from typing import Any, Final
 
 from actors.outcomes import BreakerState
 from actors.stats import WindowTotals
-from orchestrator.ops.instance import FrontendGauges, Instance, MergedBackend, MergedEndpoint
+from orchestrator.ops.instance import (
+    FrontendGauges,
+    Instance,
+    MergedBackend,
+    MergedEndpoint,
+    adaptive_json,
+)
 from orchestrator.ops.metrics import MetricNames
 
 __all__ = ["BACKEND_ERRORS", "DashboardSnapshot", "FrontendGauges"]
@@ -107,6 +113,8 @@ def _backend(merged: MergedBackend) -> dict[str, Any]:
             "queue_capacity": merged.max_queue,
         },
         "latency_ms": _latency(window),
+        # Hedges and collapsed calls since start, every worker's added up; null with neither.
+        "adaptive": adaptive_json(merged.adaptive),
         "workers": [
             {
                 "pid": pid,

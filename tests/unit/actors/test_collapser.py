@@ -111,6 +111,7 @@ def test_a_window_sends_one_call_for_the_union_and_splits_the_reply():
     assert [t["id"] for t in first.replies[0].value["titles"]] == ["t1", "t2"]
     assert [t["id"] for t in second.replies[0].value["titles"]] == ["t2", "t3"]
     assert (collapser.calls, collapser.members) == (1, 2)
+    assert (collapser.merged, collapser.saved) == (1, 1)
 
 
 def test_a_call_alone_in_its_window_goes_out_unchanged():
@@ -137,6 +138,21 @@ def test_a_batch_that_would_pass_max_ids_goes_at_once():
     timers.fire()
     assert len(directory.calls) == 2
     assert dict(directory.calls[1].request.query)["ids"] == "t6"
+
+
+def test_counts_say_how_many_calls_went_in_and_out():
+    """Three calls in one window and one alone in the next: four in, two out, two saved;
+    only the first batch was merged."""
+    directory = Directory()
+    collapser, timers = _collapser(directory)
+    for call_id, ids in ((1, "t1"), (2, "t2"), (3, "t1,t3")):
+        _submit(collapser, _call(call_id, ids, Inbox()))
+    timers.fire()
+    _submit(collapser, _call(4, "t4", Inbox()))
+    timers.fire()
+    assert len(directory.calls) == 2
+    assert (collapser.members, collapser.calls, collapser.saved) == (4, 2, 2)
+    assert (collapser.merged, collapser.alone) == (1, 1)
 
 
 def test_a_server_error_reaches_every_member():
@@ -166,6 +182,8 @@ def test_a_refused_batch_is_asked_again_member_by_member():
     directory.calls[0].reply_to.tell(refusal)
     assert directory.calls[1:] == [one, two]
     assert first.replies == second.replies == []
+    # The merged call and each member asked again: three calls out for two in.
+    assert (collapser.members, collapser.calls, collapser.saved) == (2, 3, -1)
 
 
 def test_a_rejected_batch_rejects_every_member():

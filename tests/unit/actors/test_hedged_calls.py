@@ -9,7 +9,7 @@ import gevent.event
 from actors.breaker import Override
 from actors.plan import Fallback, Plan, RunStatus, Step, StepContext
 from actors.supervisor import adaptations
-from actors.system import ActorSystem
+from actors.system import ActorSystem, AdaptiveTotals
 from actors.testing import run
 from backends.errors import BackendConnectionError
 from backends.specs import HedgeSettings, RetrySettings
@@ -67,6 +67,8 @@ def test_a_slow_read_is_hedged_and_the_twin_wins(make_system: SystemFactory):
     assert found is not None
     assert found.hedgers["slow"].sent == 1
     assert found.hedgers["slow"].won == 1
+    (view,) = system.backend_views()
+    assert view.adaptive == AdaptiveTotals(hedges_sent_total=1, hedges_won_total=1)
 
 
 def test_a_fast_read_is_not_hedged(make_system: SystemFactory):
@@ -165,3 +167,4 @@ def test_off_by_default_no_adaptations(make_system: SystemFactory):
     """Without hedge or collapse settings the system has no adaptations: the plain path."""
     system = make_system(FakeBackend("slow"))
     assert adaptations(system) is None
+    assert [view.adaptive for view in system.backend_views()] == [None]

@@ -117,4 +117,6 @@ def test_may_hedge_needs_a_closed_breaker_time_and_budget():
     assert hedger.may_hedge(100.0, 101.0)
     assert budget.left == 0
     assert not hedger.may_hedge(100.0, 101.0)
+    assert hedger.sent == 0  # allowed is not sent: the supervisor counts what went out
+    hedger.hedged()
     assert hedger.sent == 1

@@ -11,6 +11,7 @@ import pytest
 
 from actors.outcomes import BreakerState
 from actors.stats import WindowStats, WindowTotals
+from actors.system import AdaptiveTotals
 from orchestrator.frontend import problems
 from orchestrator.frontend.auth import TokenSigner
 from orchestrator.ops.admin import (
@@ -56,6 +57,7 @@ class FakeBackend:
     max_concurrent: int = 10
     max_queue: int = 0
     limit: int | None = None
+    adaptive: AdaptiveTotals | None = None
     forced: list[str] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
 
@@ -437,3 +439,19 @@ def test_backends_view_and_gauges_show_the_adaptive_limit(handler, system):
     assert ratings["limit"] is None
     snapshot = gauge_snapshot(system.backend_views(), frontend_inflight=0, shed_total=0)
     assert (snapshot.backends["catalog"].limit, snapshot.backends["ratings"].limit) == (7, None)
+
+
+def test_backends_view_shows_hedging_and_collapsing_counts(handler, system):
+    """A hedging backend's counts show in /_admin/backends and per worker, the collapsing
+    fields null (it does not collapse); a backend with neither shows null."""
+    system.backends[1].adaptive = AdaptiveTotals(hedges_sent_total=12, hedges_won_total=9)
+    body = handler.handle(request()).body
+    catalog, ratings = body["backends"]
+    expected = {
+        "hedges_sent_total": 12,
+        "hedges_won_total": 9,
+        "collapse_calls_in_total": None,
+        "collapse_calls_out_total": None,
+    }
+    assert catalog["adaptive"] == catalog["workers"][0]["adaptive"] == expected
+    assert ratings["adaptive"] is ratings["workers"][0]["adaptive"] is None

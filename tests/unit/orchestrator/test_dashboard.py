@@ -11,6 +11,7 @@ import pytest
 
 from actors.outcomes import Outcome
 from actors.stats import WindowStats, WindowTotals
+from actors.system import AdaptiveTotals
 from orchestrator.ops.admin import BackendView, EndpointWindows
 from orchestrator.ops.dashboard import DashboardSnapshot, FrontendGauges, comment, event
 from orchestrator.ops.instance import Instance, LocalWorker
@@ -44,6 +45,7 @@ class Backend:
     max_concurrent: int = 10
     max_queue: int = 5
     limit: int | None = None
+    adaptive: AdaptiveTotals | None = None
 
     def window_totals(self) -> WindowTotals:
         """The window's totals."""
@@ -171,6 +173,24 @@ def test_a_backend_row_carries_rates_counts_bulkhead_and_latency(clock, windows)
             "in_use": 4,
         }
     ]
+
+
+def test_a_backend_row_carries_its_hedging_and_collapsing_counts(clock, windows):
+    """The card's ``adaptive`` block: the counts of a backend that collapses; null for one
+    with neither mechanism on."""
+    catalog = Backend("catalog", WindowStats(clock=clock))
+    catalog.adaptive = AdaptiveTotals(collapse_calls_in_total=340, collapse_calls_out_total=120)
+    ratings = Backend("ratings", WindowStats(clock=clock))
+
+    rows = {row["name"]: row for row in _snapshot([catalog, ratings], windows)["backends"]}
+
+    assert rows["catalog"]["adaptive"] == {
+        "hedges_sent_total": None,
+        "hedges_won_total": None,
+        "collapse_calls_in_total": 340,
+        "collapse_calls_out_total": 120,
+    }
+    assert rows["ratings"]["adaptive"] is None
 
 
 def test_endpoints_show_status_mix_degraded_share_and_come_worst_first(clock, windows):
