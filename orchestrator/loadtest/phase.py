@@ -63,6 +63,10 @@ def describe_fault(service: str, fault: Mapping[str, Any]) -> str:
         parts.append(f"+{float(latency):g} ms")
     if drip := fault.get("drip_ms"):
         parts.append(f"drip {float(drip):g} ms")
+    if tail := fault.get("tail_percent"):
+        parts.append(f"{float(tail):g}% tail of {float(fault.get('tail_ms', 0)):g} ms")
+    if capacity := fault.get("capacity"):
+        parts.append(f"capacity {int(capacity)}")
     return f"{service} {', '.join(parts) or 'healthy'}"
 
 

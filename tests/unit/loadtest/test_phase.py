@@ -69,6 +69,10 @@ def test_describe_fault_names_each_setting():
     """Every fault setting shows in the phase name."""
     fault = {"refuse": True, "malformed": True, "drip_ms": 50, "latency_ms": 0}
     assert describe_fault("plans", fault) == "plans refuse, malformed, drip 50 ms"
+    assert describe_fault("catalog", {"capacity": 2, "queue_limit": 10}) == "catalog capacity 2"
+    tail = {"tail_percent": 1, "tail_ms": 300}
+    assert describe_fault("catalog", tail) == "catalog 1% tail of 300 ms"
+    assert describe_fault("catalog", {}) == "catalog healthy"
 
 
 def test_rate_steps_become_phases_inside_the_measured_window():
