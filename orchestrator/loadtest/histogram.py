@@ -128,7 +128,8 @@ _SUB_BUCKET_BITS = 8
 
 
 class SparseHistogram:
-    """A small log-linear histogram of latencies for one second of one endpoint.
+    """A small log-linear histogram of latencies for one second (of the run, or of one
+    endpoint).
 
     ``LatencyHistogram`` preallocates about 190 kB to cover 1 µs to 1 h at 3 significant
     digits; one per endpoint per second of an hour-long run would not fit in memory. This one
@@ -136,12 +137,13 @@ class SparseHistogram:
     0.8% (the bucket's upper bound): plenty for a per-second chart.
     """
 
-    __slots__ = ("_buckets", "count", "max_us")
+    __slots__ = ("_buckets", "count", "max_us", "sum_us")
 
     def __init__(self) -> None:
         self._buckets: dict[int, int] = {}
         self.count = 0
         self.max_us = 0
+        self.sum_us = 0
 
     def record(self, seconds: float) -> None:
         """Add one latency (clamped to 1 µs .. 1 h, like ``LatencyHistogram``)."""
@@ -149,6 +151,7 @@ class SparseHistogram:
         key = _bucket(micros)
         self._buckets[key] = self._buckets.get(key, 0) + 1
         self.count += 1
+        self.sum_us += micros
         self.max_us = max(self.max_us, micros)
 
     def percentile_ms(self, percentile: float) -> float:
@@ -164,10 +167,14 @@ class SparseHistogram:
                 return min(_upper(key), self.max_us) / 1000.0
         return self.max_us / 1000.0
 
-    def summary_ms(self) -> dict[str, float]:
-        """``p50``, ``p90``, ``p99`` and ``max`` in ms."""
-        summary = {name: self.percentile_ms(value) for name, value in PERCENTILES[:3]}
+    def summary_ms(self, *, full: bool = False) -> dict[str, float]:
+        """``p50``, ``p90``, ``p99`` and ``max`` in ms; with ``full`` also ``p99.9`` and
+        ``mean``, the keys of ``LatencyHistogram.summary_ms``."""
+        chosen = PERCENTILES if full else PERCENTILES[:3]
+        summary = {name: self.percentile_ms(value) for name, value in chosen}
         summary["max"] = self.max_us / 1000.0
+        if full:
+            summary["mean"] = round(self.sum_us / self.count / 1000.0, 3) if self.count else 0.0
         return summary
 
 

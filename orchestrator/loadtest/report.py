@@ -150,7 +150,7 @@ def build_report(recorder: Recorder, info: RunInfo) -> dict[str, Any]:
                 "failed": bucket.failed,
                 "errors_5xx": bucket.errors_5xx,
                 "not_sent": bucket.not_sent,
-                "latency_ms": bucket.latency.summary_ms(),
+                "latency_ms": bucket.latency.summary_ms(full=True),
             }
             for second, bucket in sorted(recorder.series.items())
         ],

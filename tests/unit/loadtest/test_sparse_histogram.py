@@ -26,6 +26,22 @@ def test_sparse_percentiles_are_within_one_percent_of_hdr():
     assert len(sparse._buckets) < 1500
 
 
+def test_a_full_summary_has_the_hdr_summarys_keys_and_values():
+    """The run's per-second series uses the sparse histogram: the same six figures as an
+    HDR summary (percentiles within 0.8%, max and mean within rounding)."""
+    rng = random.Random(7)
+    sparse, hdr = SparseHistogram(), LatencyHistogram()
+    for _ in range(5_000):
+        value = rng.lognormvariate(-3, 1.0)
+        sparse.record(value)
+        hdr.record(value)
+    full, reference = sparse.summary_ms(full=True), hdr.summary_ms()
+    assert list(full) == list(reference)
+    for key, value in reference.items():
+        assert full[key] == pytest.approx(value, rel=0.008), key
+    assert set(sparse.summary_ms()) == {"p50", "p90", "p99", "max"}
+
+
 def test_an_empty_sparse_histogram_reads_zero():
     """No values: every figure is 0."""
     assert set(SparseHistogram().summary_ms().values()) == {0.0}
