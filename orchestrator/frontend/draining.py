@@ -96,6 +96,12 @@ class DrainableApp:
         return self._frontdoor.settings.server.drain_s
 
     @property
+    def drain_grace_s(self) -> float:
+        """Seconds the listener keeps accepting after SIGTERM, ``/readyz`` already 503
+        (``server.drain_grace_s``)."""
+        return self._frontdoor.settings.server.drain_grace_s
+
+    @property
     def protocol_limits(self) -> ProtocolLimits:
         """What the server enforces on request heads, and its refusal hook
         (``FrontdoorApp.protocol_limits``): read by the gunicorn worker's handler."""

@@ -15,7 +15,10 @@ connection is gone, so one idle keep-alive connection holds it until gunicorn's 
 timeout (30 s), and Frontdoor never learns it is stopping. This worker drains the
 ``DrainableApp`` the gunicorn target serves (``orchestrator/wsgi.py``) as ``frontdoor
 serve`` does: ``/readyz`` turns 503 and its listener closes at once; responses say
-``Connection: close``; requests in flight get up to ``server.drain_s`` to finish;
+``Connection: close``; with ``server.drain_grace_s`` the worker keeps accepting (and
+answering, ``/readyz`` already 503) that long first, so that a load balancer's checks take
+the instance out before connections are refused; requests in flight get up to
+``server.drain_s`` to finish;
 connections that stay idle for ``IDLE_LINGER_S`` are closed (a kept-alive client that sends
 meanwhile is served, with ``Connection: close``); then the actors stop and the worker
 exits. ``max_requests`` restarts (counted here: gunicorn counts them only for its own
@@ -123,11 +126,12 @@ class FrontdoorWorker(GeventPyWSGIWorker):  # type: ignore[misc] # gunicorn ship
         log.info(
             "worker serving: drains in up to %.1f s on SIGTERM%s", self._drainable.drain_s, restart
         )
-        if self._drainable.drain_s + 1 > self.cfg.graceful_timeout:
+        needed = self._drainable.drain_grace_s + self._drainable.drain_s + 1
+        if needed > self.cfg.graceful_timeout:
             log.warning(
-                "server.drain_s (%.1f s) + 1 s exceeds gunicorn's --graceful-timeout (%s s): "
-                "requests still running then are killed",
-                self._drainable.drain_s,
+                "server.drain_grace_s + server.drain_s + 1 s (%.1f s) exceeds gunicorn's "
+                "--graceful-timeout (%s s): requests still running then are killed",
+                needed,
                 self.cfg.graceful_timeout,
             )
 
@@ -178,9 +182,15 @@ class FrontdoorWorker(GeventPyWSGIWorker):  # type: ignore[misc] # gunicorn ship
                 self._stopping.set()
 
     def _drain(self, app: DrainableApp, servers: list[Any], *, restarting: bool) -> None:
+        app.begin_drain(not_ready=not restarting)
+        if app.drain_grace_s and not restarting:
+            # Not ready, still accepting: the balancer's checks see the 503 meanwhile. (A
+            # max_requests restart leaves readiness alone: the other workers serve.)
+            log.info("draining: /readyz is 503, accepting for %.1f s more", app.drain_grace_s)
+            self.notify()
+            gevent.sleep(app.drain_grace_s)
         started = time.monotonic()
         deadline = started + app.drain_s
-        app.begin_drain(not_ready=not restarting)
         for server in servers:
             server.close()  # stop accepting: new connections go to the other workers
         log.info(

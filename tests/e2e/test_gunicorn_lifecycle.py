@@ -217,6 +217,32 @@ def test_sigterm_with_only_idle_keep_alive_connections_exits_at_once(backends):
     assert server.log.count('"drained in') == 2
 
 
+def test_a_drain_grace_keeps_accepting_not_ready_so_a_balancer_can_leave(backends):
+    """With server.drain_grace_s, SIGTERM turns /readyz 503 while every worker still
+    accepts and answers (Connection: close) for the grace: a balancer's health check sees
+    the 503 on a new connection, where without it the connection would be refused."""
+    grace_s = 2.0
+    server = _start(backends, FRONTDOOR_SERVER_DRAIN_GRACE_S=str(grace_s))
+    try:
+        stopping_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for(f"accepting for {grace_s:.1f} s more", count=2)
+        probe = server.connect()
+        status, connection, _ = _get(probe, "/readyz")
+        probe.close()
+        assert (status, connection) == (503, "close")
+        device = server.connect()
+        status, connection, _ = _get(device, "/v1/nonmember/plans?country=US")
+        device.close()
+        assert (status, connection) == (200, "close")
+        assert server.process.wait(timeout=TIMEOUT_S) == 0
+        elapsed = time.monotonic() - stopping_at
+    finally:
+        _stop(server)
+    assert elapsed < grace_s + DRAIN_S + 1, f"gunicorn took {elapsed:.1f} s:\n{server.log}"
+    assert server.log.count('"drained in') == 2
+
+
 def test_max_requests_restarts_lose_no_request(backends):
     """--max-requests 20: 200 requests, sequential and concurrent, over keep-alive and fresh
     connections, while the workers restart every 20 of theirs; every one answers 200."""
