@@ -152,12 +152,9 @@ class BackendView:
         collapses."""
         return adaptive_totals(self._adaptations, self._state.spec.name)
 
-    def window(self) -> Mapping[str, Any]:
-        """The last 10 s of calls (``actors.stats.WindowStats.snapshot``)."""
-        return self._state.stats.snapshot()
-
     def window_totals(self) -> WindowTotals:
-        """The same window as plain totals, to add up with other workers' windows."""
+        """The last 10 s of calls as plain totals (``WindowTotals.snapshot`` reads them),
+        to add up with other workers' windows."""
         return self._state.stats.totals()
 
     def force_breaker(self, force: str) -> None:

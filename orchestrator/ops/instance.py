@@ -118,13 +118,6 @@ class WorkerReport:
     endpoints: tuple[EndpointPart, ...]
     frontend: FrontendGauges
 
-    def backend(self, name: str) -> BackendPart | None:
-        """This worker's part of backend ``name``."""
-        for part in self.backends:
-            if part.name == name:
-                return part
-        return None
-
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (what a worker sends another)."""
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from actors.outcomes import BreakerState, Outcome
 from actors.stats import WindowStats, WindowTotals
@@ -215,20 +215,4 @@ class EndpointWindows:
         return [
             (slot.info, slot.inflight, slot.stats.totals())
             for _, slot in sorted(self._slots.items())
-        ]
-
-    def views(self) -> list[dict[str, Any]]:
-        """Every endpoint's admin view, sorted by key."""
-        return [
-            {
-                "name": key,
-                "api": slot.info.api,
-                "endpoint": slot.info.name,
-                "team": slot.info.team,
-                "method": slot.info.method,
-                "path": slot.info.path,
-                "inflight": slot.inflight,
-                "window": slot.stats.snapshot(),
-            }
-            for key, slot in sorted(self._slots.items())
         ]

@@ -329,7 +329,7 @@ def test_backend_views_show_operators_the_live_state_and_apply_overrides(clocked
     assert (view.name, view.breaker_state, view.breaker_override) == ("x", OPEN, None)
     assert view.breaker_changed_at is not None
     assert (view.inflight, view.queued, view.max_concurrent, view.max_queue) == (0, 0, 3, 2)
-    window = view.window()
+    window = view.window_totals().snapshot()
     assert (window["calls"], window["failures"]) == (4, 4)
     assert window["latency_ms"]["samples"] == 4
     view.force_breaker("closed")
@@ -350,5 +350,5 @@ def test_the_window_tells_bad_requests_apart_from_failures(clocked, clock):
     inbox = Inbox()
     assert system.submit(Call(1, "x", get("nope"), clock() + 5, "r", inbox, clock())) is None
     assert inbox.next().outcome is Outcome.FAILURE
-    window = system.backend_views()[0].window()
+    window = system.backend_views()[0].window_totals().snapshot()
     assert (window["client_errors"], window["failures"]) == (1, 0)

@@ -287,7 +287,7 @@ def test_endpoints_view_shows_team_inflight_and_window(handler, windows):
     window = play["window"]
     assert (window["calls"], window["successes"], window["timeouts"]) == (4, 1, 1)
     assert (window["failures"], window["client_errors"], window["fallbacks"]) == (1, 1, 1)
-    assert windows.views()[1]["inflight"] == 0  # left the block
+    assert windows.totals()[1][1] == 0  # left the block: (info, inflight, window)
 
 
 def test_running_releases_on_error(windows):
@@ -296,7 +296,7 @@ def test_running_releases_on_error(windows):
         raise RuntimeError
     with windows.running("unknown.key"):
         pass
-    assert all(view["inflight"] == 0 for view in windows.views())
+    assert all(inflight == 0 for _, inflight, _ in windows.totals())
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,9 @@ def test_a_finished_request_counts_in_metrics_its_window_and_the_access_log(capl
         "frontdoor.endpoint.things.thing.degraded": 1,
     }
     assert list(sink.timers()) == ["frontdoor.endpoint.things.thing.latency"]
-    (view,) = observer.windows.views()
-    assert (view["window"]["calls"], view["window"]["fallbacks"]) == (1, 1)
+    ((_, _, totals),) = observer.windows.totals()
+    window = totals.snapshot()
+    assert (window["calls"], window["fallbacks"]) == (1, 1)
     (line,) = _access_lines(caplog)
     assert (line["endpoint"], line["team"], line["degraded"], line["backend_calls"]) == (
         "things.thing",
@@ -87,9 +88,10 @@ def test_a_request_refused_before_its_plan_is_counted_as_rejected_not_timed(capl
     assert list(sink.timers()) == ["frontdoor.endpoint.things.thing.latency"]
     assert [line["device_type"] for line in _access_lines(caplog)] == [None, "tv-samsung-2024"]
     # The admin window (and so the dashboard) agrees: both count, one is timed.
-    (view,) = observer.windows.views()
-    assert (view["window"]["calls"], view["window"]["client_errors"]) == (2, 1)
-    assert view["window"]["latency_ms"]["samples"] == 1
+    ((_, _, totals),) = observer.windows.totals()
+    window = totals.snapshot()
+    assert (window["calls"], window["client_errors"]) == (2, 1)
+    assert window["latency_ms"]["samples"] == 1
 
 
 def test_a_batch_call_joins_its_batchs_pipeline():
@@ -108,8 +110,8 @@ def test_a_batch_call_joins_its_batchs_pipeline():
         "frontdoor.endpoint.things.thing.rejected": 1,  # its plan never ran
     }
     assert sink.timers() == {}
-    (view,) = observer.windows.views()
-    assert view["window"]["calls"] == 1
+    ((_, _, totals),) = observer.windows.totals()
+    assert totals.snapshot()["calls"] == 1
 
 
 def test_a_trace_tells_each_steps_story_in_ms_since_arrival():
