@@ -9,22 +9,23 @@ later.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from view_fakes import Decl, FakeBackend, FakeSystem
 
 from actors.outcomes import Outcome
-from actors.stats import WindowStats, WindowTotals
 from actors.system import AdaptiveTotals
 from orchestrator.ops.instance import FrontendGauges, Instance, LocalWorker
 from orchestrator.ops.metrics import GaugeSnapshot
 from orchestrator.ops.peers import PeerChannel, WorkerDirectory
-from orchestrator.ops.views import BackendView, EndpointWindows, gauge_snapshot
+from orchestrator.ops.views import EndpointWindows, gauge_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -32,30 +33,8 @@ pytestmark = pytest.mark.integration
 DEAD_PID = 2**22 + 17
 
 
-@dataclass
-class Backend:
-    """A backend view with a real window and a breaker that takes forces."""
-
-    name: str
-    stats: WindowStats = field(default_factory=WindowStats)
-    breaker_state: str = "closed"
-    breaker_override: str | None = None
-    breaker_changed_at: float | None = None
-    inflight: int = 0
-    queued: int = 0
-    max_concurrent: int = 8
-    max_queue: int = 2
-    limit: int | None = None
-    adaptive: AdaptiveTotals | None = None
-
-    def window_totals(self) -> WindowTotals:
-        """The window's totals."""
-        return self.stats.totals()
-
-    def force_breaker(self, force: str) -> None:
-        """Apply an override the way the real breaker does."""
-        self.breaker_override = None if force == "clear" else force
-        self.breaker_state = "closed" if force == "clear" else force
+#: A worker's backends: a bulkhead of 8 with a queue of 2.
+Backend = functools.partial(FakeBackend, max_concurrent=8, max_queue=2)
 
 
 @dataclass
@@ -63,32 +42,10 @@ class Worker:
     """One stand-in worker process: its backends, its instance view, its channel."""
 
     pid: int
-    backends: dict[str, Backend]
+    backends: dict[str, FakeBackend]
     windows: EndpointWindows
     instance: Instance
     channel: PeerChannel
-
-
-class Views:
-    """BackendViews over a dict."""
-
-    def __init__(self, backends: dict[str, Backend]) -> None:
-        self._backends = backends
-
-    def backend_views(self) -> list[BackendView]:
-        """Every view."""
-        return list(self._backends.values())
-
-
-@dataclass(frozen=True)
-class Decl:
-    """A stand-in endpoint declaration."""
-
-    api: str
-    name: str
-    team: str
-    method: str
-    path: str
 
 
 PLAY = Decl("playback", "play", "playback", "POST", "/v1/playback/play")
@@ -108,7 +65,7 @@ def join(directory: WorkerDirectory) -> Iterator[Callable[..., Worker]]:
     def start(pid: int, inflight: int = 0) -> Worker:
         backends = {name: Backend(name) for name in ("licensing", "ratings")}
         windows = EndpointWindows((PLAY,))
-        local = LocalWorker(Views(backends), windows, pid=lambda: pid)
+        local = LocalWorker(FakeSystem(backends), windows, pid=lambda: pid)
         local.bind_frontend(lambda: FrontendGauges(inflight, 1))
         channel = PeerChannel(directory, local, timeout_s=0.5, pid=lambda: pid)
         channel.start()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from view_fakes import Clock, Decl, FakeBackend, FakeSystem
 
 from actors.outcomes import BreakerState
-from actors.stats import WindowStats, WindowTotals
+from actors.stats import WindowStats
 from actors.system import AdaptiveTotals
 from orchestrator.frontend import problems
 from orchestrator.frontend.auth import TokenSigner
@@ -18,7 +18,6 @@ from orchestrator.ops.admin import (
     BREAKER_STATES,
     AdminHandler,
     AdminRequest,
-    BackendView,
     EndpointWindows,
     endpoint_outcome,
     gauge_snapshot,
@@ -31,68 +30,6 @@ SIGNER = TokenSigner(b"k" * 32, 3600, clock=lambda: 1_000_000.0)
 MEMBER = SIGNER.issue("m1")
 ADMIN_JWT = SIGNER.issue("alice", scope="admin")
 WALL = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self, now: float = 500.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class FakeBackend:
-    """A BackendView over plain fields, with a real WindowStats."""
-
-    name: str
-    stats: WindowStats
-    breaker_state: str = "closed"
-    breaker_override: str | None = None
-    breaker_changed_at: float | None = None
-    inflight: int = 0
-    queued: int = 0
-    max_concurrent: int = 10
-    max_queue: int = 0
-    limit: int | None = None
-    adaptive: AdaptiveTotals | None = None
-    forced: list[str] = field(default_factory=list)
-    clock: Clock = field(default_factory=Clock)
-
-    def window_totals(self) -> WindowTotals:
-        """The window's totals."""
-        return self.stats.totals()
-
-    def force_breaker(self, force: str) -> None:
-        """Apply an override the way the real breaker does."""
-        self.forced.append(force)
-        self.breaker_override = None if force == "clear" else force
-        self.breaker_state = "closed" if force == "clear" else force
-        self.breaker_changed_at = self.clock()
-
-
-@dataclass
-class FakeSystem:
-    """BackendViews over fakes."""
-
-    backends: list[FakeBackend]
-
-    def backend_views(self) -> list[BackendView]:
-        """Every view."""
-        return list(self.backends)
-
-
-@dataclass(frozen=True)
-class Decl:
-    """A stand-in endpoint declaration."""
-
-    api: str
-    name: str
-    team: str
-    method: str
-    path: str
 
 
 ENDPOINTS = (

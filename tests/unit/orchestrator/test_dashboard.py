@@ -3,16 +3,17 @@ its Server-Sent Events framing."""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from view_fakes import Clock, Decl, FakeBackend, FakeSystem
 
 from actors.outcomes import Outcome
-from actors.stats import WindowStats, WindowTotals
+from actors.stats import WindowStats
 from actors.system import AdaptiveTotals
-from orchestrator.ops.admin import BackendView, EndpointWindows
+from orchestrator.ops.admin import EndpointWindows
 from orchestrator.ops.dashboard import DashboardSnapshot, FrontendGauges, comment, event
 from orchestrator.ops.instance import Instance, LocalWorker
 from orchestrator.ops.metrics import MetricNames
@@ -21,61 +22,9 @@ WALL = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 PID = 4242
 
 
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self, now: float = 500.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Backend:
-    """A BackendView over plain fields and a real window."""
-
-    name: str
-    stats: WindowStats
-    breaker_state: str = "closed"
-    breaker_override: str | None = None
-    breaker_changed_at: float | None = None
-    inflight: int = 0
-    queued: int = 0
-    max_concurrent: int = 10
-    max_queue: int = 5
-    limit: int | None = None
-    adaptive: AdaptiveTotals | None = None
-
-    def window_totals(self) -> WindowTotals:
-        """The window's totals."""
-        return self.stats.totals()
-
-    def force_breaker(self, force: str) -> None:
-        """Not used here."""
-        raise AssertionError(force)
-
-
-@dataclass
-class System:
-    """BackendViews over fakes."""
-
-    backends: list[Backend]
-
-    def backend_views(self) -> list[BackendView]:
-        """Every view."""
-        return list(self.backends)
-
-
-@dataclass(frozen=True)
-class Decl:
-    """A stand-in endpoint declaration."""
-
-    api: str
-    name: str
-    team: str
-    method: str
-    path: str
+#: The dashboard's backends: a queue of 5 behind a bulkhead of 10.
+Backend = functools.partial(FakeBackend, max_queue=5)
+System = FakeSystem
 
 
 def _record(stats: WindowStats, outcome: Outcome, times: int, latency_ms: float = 10.0) -> None:
