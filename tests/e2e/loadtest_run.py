@@ -34,8 +34,9 @@ RUN_TIMEOUT_S = 60.0
 
 
 @dataclass
-class Serve:
-    """``frontdoor serve`` in a child process, its stdout read line by line as it comes."""
+class Child:
+    """A child process (``frontdoor serve``, ``bin/fake-backends``...), its stdout read line
+    by line as it comes."""
 
     process: subprocess.Popen[bytes]
     lines: list[str] = field(default_factory=list)
@@ -59,7 +60,7 @@ class Serve:
                     return found.group(1)
             self.changed.clear()
             if self.process.poll() is not None:
-                raise AssertionError(f"frontdoor serve exited:\n{''.join(self.lines)}")
+                raise AssertionError(f"exited before {text!r}:\n{''.join(self.lines)}")
             if not self.changed.wait(max(0.0, deadline - time.monotonic())):
                 raise AssertionError(f"no {text!r} within {START_TIMEOUT_S:g} s")
 
@@ -80,7 +81,7 @@ def serving(latency_profile: str = "none") -> Iterator[tuple[str, str]]:
          "--backends-port", "0", "--latency-profile", latency_profile],
         cwd=ROOT, env=environ(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    server = Serve(process)
+    server = Child(process)
     reader = gevent.spawn(server.read)
     try:
         yield (

@@ -17,76 +17,35 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
 import gevent.event
 import pytest
+from loadtest_run import FRONTDOOR, LOADTEST, ROOT, RUN_TIMEOUT_S, Child
 
 from orchestrator.loadtest.recording import RecordedRequest, write_recording
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-FRONTDOOR = "from orchestrator.cli import main; raise SystemExit(main())"
 FAKE_BACKENDS = (
     "from gevent import monkey; monkey.patch_all(); "
     "from backends.simulated.cli import main; raise SystemExit(main())"
 )
 #: What ``bin/loadtest`` execs; ``replay`` is its subcommand module's own main.
-LOADTEST = (
-    "from gevent import monkey; monkey.patch_all(); "
-    "from orchestrator.loadtest.cli import main; raise SystemExit(main())"
-)
 REPLAY = (
     "from gevent import monkey; monkey.patch_all(); "
     "from orchestrator.loadtest.replay import main; raise SystemExit(main())"
 )
-START_TIMEOUT_S = 60.0
-RUN_TIMEOUT_S = 60.0
 SECRET = "replay-e2e-token-secret-0123456789abcdef"  # noqa: S105 - a test's own secret
 ADMIN_TOKEN = "replay-e2e-admin-token-0123456789"  # noqa: S105 - a test's own secret
 #: A generated id (a counter in the licensing service): it differs between processes that
 #: served different numbers of plays before.
 LICENCE_ID = "$.license.id"
 JSON_TYPE = (("Content-Type", "application/json"),)
-
-
-@dataclass
-class Child:
-    """A child process whose stdout is read line by line as it comes."""
-
-    process: subprocess.Popen[bytes]
-    lines: list[str] = field(default_factory=list)
-    changed: gevent.event.Event = field(default_factory=gevent.event.Event)
-
-    def read(self) -> None:
-        """Collect stdout lines until the process closes it (a greenlet)."""
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.append(raw.decode("utf-8", "replace"))
-            self.changed.set()
-        self.changed.set()
-
-    def url_after(self, text: str) -> str:
-        """The URL printed after ``text``, waiting (on each new line, no polling) for it."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            for line in self.lines:
-                found = re.search(re.escape(text) + r" (http://127\.0\.0\.1:\d+)", line)
-                if found:
-                    return found.group(1)
-            self.changed.clear()
-            if self.process.poll() is not None:
-                raise AssertionError(f"{text!r} never came:\n{''.join(self.lines)}")
-            if not self.changed.wait(max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no {text!r} within {START_TIMEOUT_S:g} s")
 
 
 def _environ(**extra: str) -> dict[str, str]:
