@@ -63,7 +63,7 @@ import ipaddress
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ MAX_REPEAT = 1000
 MAX_THINK_S = 600.0
 _CLIENT_KEYS = frozenset({"name", "rate", "member", "source", "mix"})
 _CLIENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_NAME_RULE = "must be a name of [a-z0-9_-], up to 32 characters"
 _MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOAD_KEYS = frozenset(
     {"rate", "steps", "concurrency", "duration_s", "warmup_s", "max_inflight", "timeout_s"}
@@ -190,6 +191,28 @@ class _Checker:
                     f"{prefix}{name}", f"unknown key; expected one of {', '.join(sorted(allowed))}"
                 )
 
+    def named_tables(
+        self, value: object, key: str, allowed: frozenset[str]
+    ) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+        """Each table of the ``[[key]]`` array, its keys checked and its ``name`` a unique
+        name of [a-z0-9_-]: (where it is, e.g. ``clients[1]``, its name, the table)."""
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be an array of tables ([[{key}]])")
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            where = f"{key}[{index}]"
+            table = self.table(item, where)
+            self.known(table, allowed, f"{where}.")
+            name = table.get("name")
+            if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+                raise self.fail(
+                    f"{where}.name", "must be a name of [a-z0-9_-], up to 32 characters"
+                )
+            if name in seen:
+                raise self.fail(f"{where}.name", f"{name!r} is used by another {key[:-1]}")
+            seen.add(name)
+            yield where, name, table
+
     def number(self, value: object, key: str, low: float, high: float) -> float:
         # bool is an int subclass, but `rate = true` is a mistake, not 1 req/s.
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -271,18 +294,8 @@ def _thresholds(check: _Checker, value: object) -> tuple[Threshold, ...]:
 
 
 def _clients(check: _Checker, value: object) -> tuple[ClientGroup, ...]:
-    if not isinstance(value, list):
-        raise check.fail("clients", "must be an array of tables ([[clients]])")
     groups: list[ClientGroup] = []
-    for index, item in enumerate(value):
-        key = f"clients[{index}]"
-        table = check.table(item, key)
-        check.known(table, _CLIENT_KEYS, f"{key}.")
-        name = table.get("name")
-        if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
-            raise check.fail(f"{key}.name", "must be a name of [a-z0-9_-], up to 32 characters")
-        if any(group.name == name for group in groups):
-            raise check.fail(f"{key}.name", f"{name!r} is used by another client")
+    for key, name, table in check.named_tables(value, "clients", _CLIENT_KEYS):
         if "rate" not in table:
             raise check.fail(f"{key}.rate", "missing")
         rate = check.number(table["rate"], f"{key}.rate", 0.001, 20_000)
@@ -298,18 +311,8 @@ def _clients(check: _Checker, value: object) -> tuple[ClientGroup, ...]:
 
 
 def _journeys(check: _Checker, value: object) -> tuple[JourneySpec, ...]:
-    if not isinstance(value, list):
-        raise check.fail("journeys", "must be an array of tables ([[journeys]])")
     specs: list[JourneySpec] = []
-    for index, item in enumerate(value):
-        key = f"journeys[{index}]"
-        table = check.table(item, key)
-        check.known(table, _JOURNEY_KEYS, f"{key}.")
-        name = table.get("name")
-        if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
-            raise check.fail(f"{key}.name", "must be a name of [a-z0-9_-], up to 32 characters")
-        if any(spec.name == name for spec in specs):
-            raise check.fail(f"{key}.name", f"{name!r} is used by another journey")
+    for key, name, table in check.named_tables(value, "journeys", _JOURNEY_KEYS):
         if "rate" not in table:
             raise check.fail(f"{key}.rate", "missing (trips started per second)")
         rate = check.number(table["rate"], f"{key}.rate", 0.001, 5_000)
